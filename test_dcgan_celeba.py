@@ -1,0 +1,262 @@
+"""Tests of dcgan_celeba.py on small real JPEG folders made here, in the tutorial's
+img_align_celeba/ layout and as a flat folder, each with one corrupt file. CPU only, no network;
+everything is written under tmp_path."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import common
+import dcgan_celeba
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "dcgan_celeba.py")
+OUTPUTS = ["generator.pt2", "checkpoint.pt", "metrics.csv", "training_images.png", "losses.png",
+           "progress.gif", "real_vs_fake.png", "fake_samples.png"]
+
+
+# -- small real data ---------------------------------------------------------------------------
+def make_faces(root, n=20, flat=False, corrupt=True, size=(178, 218), seed=0):
+    """n JPEGs of CelebA's aligned size (178x218): a bright disc ("face") on a noisy background,
+    in root/img_align_celeba/ (the tutorial's layout) or directly in root; plus one corrupt .jpg."""
+    folder = root if flat else os.path.join(root, "img_align_celeba")
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[:h, :w]
+    for i in range(n):
+        img = rng.integers(0, 60, size=(h, w, 3)).astype(np.uint8)
+        cx, cy, r = w // 2 + rng.integers(-10, 10), h // 2 + rng.integers(-10, 10), 50
+        img[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = rng.integers(120, 255, size=3)
+        Image.fromarray(img).save(os.path.join(folder, f"{i + 1:06d}.jpg"), quality=85)
+    if corrupt:
+        with open(os.path.join(folder, f"{n + 1:06d}.jpg"), "wb") as f:
+            f.write(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    return str(root)
+
+
+def script(*args, timeout=240, **kw):
+    """Run the script as a user does; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=HERE, **kw)
+
+
+def in_process(*args):
+    """common.run(main) in this process: the exit status a user would see (no import cost)."""
+    try:
+        return common.run(dcgan_celeba.main, [str(a) for a in args])
+    except SystemExit as e:  # argparse's errors (common.ArgumentParser: one line, status 2)
+        return e.code
+
+
+def ckpt(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+# -- the networks are the tutorial's at 64, and scale to other sizes ------------------------------
+TUTORIAL_G = [("ConvTranspose2d", 100, 512, 1), ("BatchNorm2d",), ("ReLU",),
+              ("ConvTranspose2d", 512, 256, 2), ("BatchNorm2d",), ("ReLU",),
+              ("ConvTranspose2d", 256, 128, 2), ("BatchNorm2d",), ("ReLU",),
+              ("ConvTranspose2d", 128, 64, 2), ("BatchNorm2d",), ("ReLU",),
+              ("ConvTranspose2d", 64, 3, 2), ("Tanh",)]
+
+
+def layer_list(model):
+    rows = []
+    for m in model.main:
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            rows.append((type(m).__name__, m.in_channels, m.out_channels, m.stride[0]))
+        else:
+            rows.append((type(m).__name__,))
+    return rows
+
+
+def test_networks_at_64_are_the_tutorials_and_other_sizes_work():
+    netG = dcgan_celeba.Generator()
+    assert layer_list(netG) == TUTORIAL_G
+    netD = dcgan_celeba.Discriminator()
+    # the tutorial's D minus its final Sigmoid (logits; BCEWithLogitsLoss)
+    assert [r[0] for r in layer_list(netD)] == ["Conv2d", "LeakyReLU"] + ["Conv2d", "BatchNorm2d", "LeakyReLU"] * 3 + ["Conv2d"]
+    assert sum(p.numel() for p in netG.parameters()) == 3576704  # the tutorial's netG
+    assert sum(p.numel() for p in netD.parameters()) == 2765568  # its netD (Sigmoid has none)
+    for size in (32, 64, 128, 256):
+        g = dcgan_celeba.Generator(image_size=size).eval()
+        d = dcgan_celeba.Discriminator(image_size=size).eval()
+        with torch.no_grad():
+            x = g(torch.randn(2, 100, 1, 1))
+            assert x.shape == (2, 3, size, size)
+            assert d(x).shape == (2, 1, 1, 1)
+
+
+# -- the tutorial, end to end -------------------------------------------------------------------
+def test_dry_run_in_the_tutorials_layout_writes_every_output(tmp_path):
+    data = make_faces(tmp_path / "celeba", n=12)
+    out = tmp_path / "out"
+    r = script("--dataroot", data, "--out", out, "--dry-run", "--batch-size", 8, "--workers", 0)
+    assert r.returncode == 0, r.stderr
+    assert "Random Seed:  999" in r.stdout and "device: cpu" in r.stdout
+    assert "(12): ConvTranspose2d(64, 3, kernel_size=(4, 4)" in r.stdout  # the printed netG
+    assert "[0/5][0/2]\tLoss_D:" in r.stdout and "img/s" in r.stdout
+    for name in OUTPUTS:
+        assert os.path.getsize(out / name) > 0, name
+    g = torch.export.load(str(out / "generator.pt2")).module()
+    x = g(torch.randn(5, 100, 1, 1))
+    assert x.shape == (5, 3, 64, 64) and x.min() >= -1 and x.max() <= 1
+    with open(out / "metrics.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert {"epoch", "iteration", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "images_per_sec"} <= row.keys()
+    assert 0 <= float(row["d_x"]) <= 1 and 0 <= float(row["d_g_z1"]) <= 1
+    c = ckpt(out / "checkpoint.pt")
+    assert c["arch"]["image_size"] == 64 and c["iters"] == 1 and len(c["G_losses"]) == 1
+
+
+def test_flat_folder_32px_skips_the_corrupt_file_and_generate_writes_samples(tmp_path):
+    data = make_faces(tmp_path / "flat", n=15, flat=True)
+    out = tmp_path / "out"
+    r = script("--dataroot", data, "--out", out, "--image-size", 32, "--batch-size", 4,
+               "--epochs", 1, "--workers", 2, "--log-every", 2, "--sample-every", 2)
+    assert r.returncode == 0, r.stderr
+    assert "skipped 1 unreadable image file" in r.stderr and "Traceback" not in r.stderr
+    assert "dataset: 16 images" in r.stdout and "[0/1][3/4]" in r.stdout
+    c = ckpt(out / "checkpoint.pt")
+    assert c["epoch"] == 1 and c["batch"] == 0 and c["iters"] == 4 and len(c["D_losses"]) == 4
+    assert len(c["img_list"]) == 3  # iterations 0 and 2, and the end
+    assert Image.open(out / "progress.gif").n_frames == 3
+    gen = tmp_path / "gen"
+    assert in_process("--generate", out / "generator.pt2", "--num-samples", 9, "--out", gen,
+                      "--save-images", gen / "each", "--interpolate", 5) == 0
+    assert Image.open(gen / "generated.png").size == (3 * 34 + 2, 3 * 34 + 2)  # 3x3 grid of 32px
+    assert len(os.listdir(gen / "each")) == 9
+    assert Image.open(gen / "each" / "sample_00000.png").size == (32, 32)
+    assert Image.open(gen / "interpolation.png").size == (5 * 34 + 2, 34 + 2)
+
+
+def test_image_size_128_trains_and_exports_128px(tmp_path):
+    data = make_faces(tmp_path / "celeba", n=4, corrupt=False)
+    out = tmp_path / "out"
+    assert in_process("--dataroot", data, "--out", out, "--image-size", 128, "--batch-size", 4,
+                      "--dry-run", "--workers", 0, "--ngf", 8, "--ndf", 8) == 0
+    g = torch.export.load(str(out / "generator.pt2")).module()
+    assert g(torch.randn(3, 100, 1, 1)).shape == (3, 3, 128, 128)
+
+
+# -- resume and Ctrl-C ------------------------------------------------------------------------
+def test_ctrl_c_saves_a_checkpoint_exits_130_and_resume_matches_an_uninterrupted_run(tmp_path):
+    data = make_faces(tmp_path / "celeba", n=24)
+    flags = ["--dataroot", data, "--image-size", 32, "--batch-size", 4, "--workers", 0,
+             "--ngf", 16, "--ndf", 16, "--log-every", 1]
+    out = tmp_path / "stopped"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, SCRIPT, *map(str, flags), "--out", str(out), "--epochs", "500"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE, env=env)
+    try:
+        for line in p.stdout:  # wait until training is under way in its second epoch
+            if line.startswith("[1/500][2/"):
+                break
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    c = ckpt(out / "checkpoint.pt")
+    assert c["epoch"] >= 1 and c["iters"] >= 9
+    done = c["epoch"] + 1  # finish the epoch it stopped in
+    assert in_process(*flags, "--out", out, "--epochs", done, "--resume", out / "checkpoint.pt") == 0
+    ref = tmp_path / "ref"
+    assert in_process(*flags, "--out", ref, "--epochs", done) == 0
+    a, b = ckpt(out / "checkpoint.pt"), ckpt(ref / "checkpoint.pt")
+    assert_same_weights(a["netG"], b["netG"])
+    assert_same_weights(a["netD"], b["netD"])
+    assert a["G_losses"] == b["G_losses"] and a["iters"] == b["iters"] == 7 * done
+
+
+def test_checkpoint_every_and_epoch_boundary_resume_is_exact(tmp_path):
+    data = make_faces(tmp_path / "celeba", n=8, corrupt=False)
+    flags = ["--dataroot", data, "--image-size", 32, "--batch-size", 4, "--workers", 0,
+             "--ngf", 8, "--ndf", 8]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert in_process(*flags, "--out", a, "--epochs", 2, "--checkpoint-every", 1) == 0
+    assert in_process(*flags, "--out", b, "--epochs", 1) == 0
+    assert in_process(*flags, "--out", b, "--epochs", 2, "--resume", b / "checkpoint.pt") == 0
+    ca, cb = ckpt(a / "checkpoint.pt"), ckpt(b / "checkpoint.pt")
+    assert_same_weights(ca["netG"], cb["netG"])
+    assert ca["D_losses"] == cb["D_losses"] and len(ca["D_losses"]) == 4
+    with open(b / "metrics.csv") as f:  # appended, one header
+        assert f.read().count("loss_d") == 1
+
+
+# -- bad input: one error line, exit 2 ----------------------------------------------------------
+def test_missing_folder_is_one_error_line_without_traceback(tmp_path):
+    r = script("--dataroot", tmp_path / "nothing", "--out", tmp_path / "o")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "img_align_celeba/*.jpg" in lines[0]
+
+
+def bad_inputs(tmp):
+    os.makedirs(tmp / "empty")
+    os.makedirs(tmp / "zipped")
+    (tmp / "zipped" / "img_align_celeba.zip").write_bytes(b"PK\x03\x04")
+    os.makedirs(tmp / "nothing_useful" / "img_align_celeba")
+    (tmp / "nothing_useful" / "img_align_celeba" / "list.txt").write_text("no images")
+    (tmp / "garbage.pt").write_bytes(b"garbage")
+    return [
+        (["--dataroot", tmp / "empty"], "no images"),
+        (["--dataroot", tmp / "nothing_useful"], "img_align_celeba/*.jpg"),
+        (["--dataroot", tmp / "zipped"], "unzip"),
+        (["--dataroot", tmp / "zipped" / "img_align_celeba.zip"], "unzip"),
+        (["--image-size", 48], "power of two"),
+        (["--image-size", 512], "--image-size"),
+        (["--ngpu", 2], "torchrun"),
+        (["--nc", 4], "--nc"),
+        (["--batch-size", 0], "positive"),
+        (["--lr", "nan"], "--lr"),
+        (["--resume", tmp / "garbage.pt", "--dataroot", tmp / "data"], "cannot load checkpoint"),
+        (["--resume", tmp / "missing.pt", "--dataroot", tmp / "data"], "does not exist"),
+        (["--generate", tmp / "missing.pt2"], "does not exist"),
+        (["--generate", tmp / "garbage.pt"], "not an exported generator"),
+        (["--save-images", tmp / "x"], "--generate"),
+        (["--download", "--dataroot", tmp / "dl" / "celeba"], "img_align_celeba.zip"),
+    ]
+
+
+def test_bad_input_is_a_clear_error(tmp_path, capsys):
+    make_faces(tmp_path / "data", n=2, corrupt=False)
+    for args, message in bad_inputs(tmp_path):
+        assert in_process(*args, "--out", tmp_path / "o", "--workers", 0) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and message in err[0], (args, err)
+
+
+def test_all_images_corrupt_is_an_error_not_a_crash(tmp_path, capsys):
+    folder = tmp_path / "bad"
+    os.makedirs(folder)
+    for i in range(3):
+        (folder / f"{i}.jpg").write_bytes(b"nope")
+    assert in_process("--dataroot", folder, "--out", tmp_path / "o", "--workers", 0, "--dry-run") == 2
+    assert "could be read" in capsys.readouterr().err
+
+
+def test_resume_from_another_size_or_width_is_refused(tmp_path, capsys):
+    data = make_faces(tmp_path / "celeba", n=4, corrupt=False)
+    flags = ["--dataroot", data, "--batch-size", 4, "--workers", 0, "--dry-run", "--ngf", 8, "--ndf", 8]
+    assert in_process(*flags, "--out", tmp_path / "a", "--image-size", 32) == 0
+    capsys.readouterr()
+    c = tmp_path / "a" / "checkpoint.pt"
+    assert in_process(*flags, "--out", tmp_path / "b", "--image-size", 64, "--resume", c) == 2
+    assert "--image-size 32" in capsys.readouterr().err
+    assert in_process(*flags[:-4], "--out", tmp_path / "b", "--image-size", 32, "--resume", c) == 2
+    assert "--ngf 8" in capsys.readouterr().err
