@@ -181,6 +181,9 @@ def load_model(args, use_gpu):
         text = str(e)
         if "no internet connection" in text:
             fail(offline_message(missing, args.model_name, "no internet connection"))
+        if "deserialize object on a CUDA device" in text:  # a checkpoint loaded without map_location
+            fail(f"the hub code cannot load its GPU-saved weights on this CPU-only machine; pass "
+                 f"--weights {hub_cache_paths(args.model_name)[1]} (loaded with map_location='cpu')")
         if text.startswith(("Missing dependencies", "Cannot find callable")):
             fail(f"the hub repo in {repo_dir} cannot be used: {text}")
         if args.weights is not None and ("size mismatch" in text or "state_dict" in text):
