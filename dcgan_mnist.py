@@ -87,20 +87,23 @@ def parse_args(argv=None):
     p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
                    help="download MNIST/Fashion-MNIST into --dataroot when missing")
     p.add_argument("--subset", type=positive_int, default=None,
-                   help="train on a fixed random subset of this many images (default: all)")
+                   help="train on a fixed random subset of this many images (None: all)")
     p.add_argument("--workers", type=non_negative_int, default=2,
                    help="processes decoding an image folder (once, before training)")
     p.add_argument("--z-dim", type=positive_int, default=None,
-                   help="noise size (default: 100 for cookbook, 16 for dropout)")
+                   help="noise size (None: 100 for cookbook, 16 for dropout)")
     p.add_argument("--conditional", action="store_true",
                    help="class-conditional GAN: label embedding into G and D (needs labels)")
     p.add_argument("--epochs", type=positive_int, default=50, help="passes over the data")
+    # Better than the cookbook: with its lr, beta1 0.5 (DCGAN paper), one-sided label smoothing
+    # and batch 64 (twice the updates) the Frechet distance after 10 epochs on 5,000 images is
+    # about a fifth of the cookbook settings' (measured on Fashion-MNIST; see the README).
     p.add_argument("--batch-size", type=positive_int, default=64,
                    help="images per step (cookbook: 128, seed 002: 32)")
-    p.add_argument("--lr", type=positive_float, default=2e-4,
-                   help="generator learning rate (cookbook: Adam's default 1e-3)")
+    p.add_argument("--lr", type=positive_float, default=1e-3,
+                   help="generator learning rate (cookbook: Adam's default 1e-3; seed 002: 2e-4)")
     p.add_argument("--lr-d", type=positive_float, default=None,
-                   help="discriminator learning rate (default: --lr; seed 002: 1e-3)")
+                   help="discriminator learning rate (None: same as --lr; seed 002: 1e-3)")
     p.add_argument("--beta1", type=beta, default=0.5, help="Adam beta1 (cookbook: 0.9)")
     p.add_argument("--real-label", type=unit_float, default=0.9,
                    help="D's target for real images: < 1 is one-sided label smoothing "
@@ -110,12 +113,12 @@ def parse_args(argv=None):
     p.add_argument("--sample-every", type=positive_int, default=500,
                    help="fixed-noise grid every N iterations (and at the end)")
     p.add_argument("--eval", action=argparse.BooleanOptionalAction, default=None,
-                   help="measure sample quality after every epoch (default: on when the data "
-                   "has labels, off with --dry-run)")
+                   help="measure sample quality after every epoch (None: on when the data has "
+                   "labels, off with --dry-run)")
     p.add_argument("--eval-samples", type=positive_int, default=5000,
                    help="generated images per quality measurement")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
-                   help="bf16 autocast on CUDA (ignored on CPU)")
+                   help="bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16/AMX)")
     p.add_argument("--seed", type=int, default=999, help="random seed")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                    help="auto picks cuda, then mps, then cpu")
@@ -384,6 +387,15 @@ def print_summaries(generator, discriminator, z_dim):
 
 
 # -- 4. Training: seed 002's DCGAN class around the cookbook's loop -------------------------
+def cpu_has_bf16():
+    """True on CPUs with native bf16 (AVX512-BF16 / AMX), where bf16 autocast is about 1.7x
+    faster for these models; elsewhere it would be emulated, and slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:
+        return False
+
+
 class DCGAN:
     def __init__(self, generator, discriminator, noise_fn, images, labels, args, device):
         self.generator, self.discriminator = generator, discriminator
@@ -395,13 +407,14 @@ class DCGAN:
         self.optim_d = optim.Adam(discriminator.parameters(), lr=args.lr_d, betas=betas)  # doptimizer
         self.optim_g = optim.Adam(generator.parameters(), lr=args.lr, betas=betas)  # goptimizer
         self.real_label, self.fake_label = args.real_label, 0.0
-        self.amp = args.amp and device.type == "cuda"
+        self.amp = args.amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()))
         # What --resume needs beyond the weights (the cookbook's image_list, g_losses, ...).
         self.epoch, self.batch, self.perm, self.iterations = 0, 0, None, 0
         self.g_losses, self.d_losses, self.image_list = [], [], []
+        self.last_rate = None  # images/s of the previous epoch, for a steadier ETA
 
     def autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     @torch.no_grad()
     def generate_samples(self, latent_vec, labels=None):
@@ -467,10 +480,11 @@ class DCGAN:
             if i % args.log_every == 0 or last:  # step 28; .item() (a GPU sync) only here
                 g, d = gerror.item(), derror_total.item()
                 rate = seen / (time.perf_counter() - t0)
+                eta_rate = self.last_rate if self.last_rate and seen < 20 * self.batch_size else rate
                 left = (num_epochs - epoch) * num_batches - i - 1
                 print(f'| {i:03} / {num_batches:03} | G Loss: {g:.3f} | D Loss: {d:.3f} '
                       f'| D(x): {d_x.item():.3f} | D(G(z)): {d_g_z.item():.3f} '
-                      f'| {rate:.0f} img/s | ETA {format_eta(left * self.batch_size / rate)} |', flush=True)
+                      f'| {rate:.0f} img/s | ETA {format_eta(left * self.batch_size / eta_rate)} |', flush=True)
             if i % args.log_every == 0:  # the loss history, as the cookbook keeps it
                 self.g_losses.append(g)
                 self.d_losses.append(d)
@@ -483,6 +497,7 @@ class DCGAN:
             if stop():
                 return False
         self.epoch, self.batch, self.perm = epoch + 1, 0, None
+        self.last_rate = seen / (time.perf_counter() - t0)
         return True
 
     def state_dict(self):
@@ -578,7 +593,7 @@ def get_classifier(args, images, labels, test_images, n_classes, device):
         clf = Classifier(n_classes).to(device)
         opt = optim.Adam(clf.parameters(), lr=1e-3)
         x_all, y_all = images.to(device), labels.to(device)
-        steps = max(2 * len(images) // 128, 200)  # about two epochs; more for tiny sets
+        steps = max(2 * len(images) // 128, 50)  # about two epochs; more for tiny sets
         for step in range(steps):
             idx = torch.randint(len(images), (128,), device=device)
             loss = nn.functional.cross_entropy(clf(to_model_range(x_all[idx])), y_all[idx])
@@ -686,6 +701,7 @@ def main(argv=None):
     noise_fn = lambda num: torch.randn((num, args.z_dim), device=device)  # seed 002: torch.rand, not normal
     gan = DCGAN(generator, discriminator, noise_fn, images.to(device),
                 None if labels is None else labels.to(device), args, device)
+    print(f"autocast: {'bf16' if gan.amp else 'off (float32)'}")
 
     # fixed_noise: 64 images (8 x 8); conditional: one row of 10 per class
     if args.conditional:

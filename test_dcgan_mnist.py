@@ -181,7 +181,7 @@ def test_ctrl_c_saves_a_checkpoint_exits_130_and_resume_matches_an_uninterrupted
     flags = ["--dataroot", data, "--batch-size", 32, "--no-eval", "--no-download", "--log-every", 1]
     out = tmp_path / "stopped"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    p = subprocess.Popen([sys.executable, SCRIPT, *map(str, flags), "--out", str(out), "--epochs", 500],
+    p = subprocess.Popen([sys.executable, SCRIPT, *map(str, flags), "--out", str(out), "--epochs", "500"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE, env=env)
     try:
         for line in p.stdout:  # wait until training is under way in its second epoch
