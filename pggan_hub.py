@@ -174,7 +174,12 @@ def load_model(args, use_gpu):
                 # whose rate limit (HTTP 403 without GITHUB_TOKEN) would stop a first download.
                 model = torch.hub.load(HUB_REPO, "PGAN", skip_validation=True, **kwargs)
             if args.weights is not None:
-                model.load_state_dict(read_weights(args.weights, repo_dir))
+                state = read_weights(args.weights, repo_dir)
+                try:
+                    model.load_state_dict(state)
+                except Exception as e:  # any misfit of a user's file is a user error
+                    fail(f"--weights {args.weights} does not fit the hub's PGAN "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     except (URLError, ConnectionError, TimeoutError, socket.timeout) as e:
         fail(offline_message(missing, args.model_name, getattr(e, "reason", e)))
     except RuntimeError as e:
@@ -186,14 +191,18 @@ def load_model(args, use_gpu):
                  f"--weights {hub_cache_paths(args.model_name)[1]} (loaded with map_location='cpu')")
         if text.startswith(("Missing dependencies", "Cannot find callable")):
             fail(f"the hub repo in {repo_dir} cannot be used: {text}")
-        if args.weights is not None and ("size mismatch" in text or "state_dict" in text):
-            fail(f"--weights {args.weights} does not fit the PGAN model ({text.splitlines()[0]})")
+        if "PytorchStreamReader" in text:  # a truncated or foreign file in the cache
+            fail(unreadable_weights(args.model_name, e))
         raise
     except (EOFError, pickle.UnpicklingError) as e:
-        where = args.weights or hub_cache_paths(args.model_name)[1]
-        fail(f"cannot read the weights {where} ({type(e).__name__}): the file is incomplete or "
-             "not a checkpoint; delete it (it is downloaded again) or put a complete copy there")
+        fail(unreadable_weights(args.model_name, e))
     return model
+
+
+def unreadable_weights(model_name, e):
+    return (f"cannot read the weights {hub_cache_paths(model_name)[1]} ({type(e).__name__}): "
+            "the file is incomplete or not a checkpoint; delete it (it is downloaded again) or "
+            "put a complete copy there")
 
 
 def read_weights(path, repo_dir):
@@ -237,8 +246,8 @@ def generate(model, noise, args, device, on_batch=None, log=True, keep=GRID_MAX)
 
 def slerp(z0, z1, t):
     """Spherical interpolation, the usual walk for Gaussian noise: PGAN normalizes its input, so
-    only the direction counts, and slerp turns it at a constant rate (a straight line would
-    crowd the steps near the middle)."""
+    only the direction counts, and slerp turns it at a constant rate (along a straight line
+    it would turn fastest in the middle of the walk)."""
     cos = torch.dot(z0 / z0.norm(), z1 / z1.norm()).clamp(-1, 1)
     omega = torch.acos(cos)
     if omega.abs() < 1e-4:
@@ -276,6 +285,8 @@ def main(argv=None):
     device = pick_hub_device(args.device)
     use_gpu = device.type == "cuda"
     print(f"seed: {args.seed}  device: {device}" + ("  (the hub model always uses cuda:0)" if use_gpu else ""))
+    if args.half and not use_gpu:
+        print(f"note: --half {args.half} on the {device.type.upper()} runs, but is usually slower than float32")
     make_out_dir(args.out)
 
     # Step 3: load the pretrained PGGAN model.
