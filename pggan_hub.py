@@ -182,6 +182,9 @@ def load_model(args, use_gpu):
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     except (URLError, ConnectionError, TimeoutError, socket.timeout) as e:
         fail(offline_message(missing, args.model_name, getattr(e, "reason", e)))
+    except ImportError as e:  # some versions of the repo import packages hubconf.py does not list
+        fail(f"the hub repo in {repo_dir} needs a package that is not installed ({e}); "
+             f"install it (pip install {(e.name or '').split('.')[0] or '<package>'})")
     except RuntimeError as e:
         text = str(e)
         if "no internet connection" in text:

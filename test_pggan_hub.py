@@ -41,6 +41,8 @@ HUBCONF = textwrap.dedent('''
         if os.environ.get("FAKE_HUB_LOG"):
             with open(os.environ["FAKE_HUB_LOG"], "a") as f:
                 f.write(json.dumps(dict(pretrained=pretrained, args=list(args), **kwargs)) + "\\n")
+        if os.environ.get("FAKE_HUB_IMPORT"):  # some versions of the repo import scipy
+            __import__(os.environ["FAKE_HUB_IMPORT"])
         if os.environ.get("FAKE_HUB_FAIL"):
             raise ValueError("fake failure while loading")
         model = ProgressiveGAN(useGPU=kwargs.get("useGPU", True))
@@ -249,6 +251,13 @@ def test_truncated_cached_weights_are_one_clear_error(tmp_path, torch_home, monk
     assert run(pggan_hub.main, ["--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.splitlines()[-1]
     assert err.startswith(f"error: cannot read the weights {cached}") and "delete it" in err
+
+
+def test_missing_package_of_the_repo_is_one_clear_error(tmp_path, fake_repo, monkeypatch, capsys):
+    monkeypatch.setenv("FAKE_HUB_IMPORT", "no_such_package_for_pggan")
+    assert run(pggan_hub.main, ["--repo", str(fake_repo), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the hub repo in") and "pip install no_such_package_for_pggan" in err
 
 
 def test_adam_workaround_is_needed_and_scoped(tmp_path, fake_repo, monkeypatch):
