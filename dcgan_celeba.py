@@ -16,6 +16,7 @@ on Ctrl-C), metrics.csv, training_images.png, losses.png, progress.gif, real_vs_
 fake_samples.png (the last fixed-noise grid).
 """
 import argparse
+import hashlib
 import math
 import os
 import signal
@@ -26,10 +27,12 @@ import time
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.distributed as dist
 import torch.optim as optim
 import torch.utils.data
 import torchvision.datasets as dset
 import torchvision.transforms as transforms
+from torch.nn.parallel import DistributedDataParallel as DDP
 from PIL import Image
 
 from common import (ArgumentParser, MetricsCSV, atomic_save, export_generator, fail, format_eta,
@@ -74,7 +77,10 @@ def parse_args(argv=None):
     p.add_argument("--download", action="store_true",
                    help="try torchvision's CelebA download into --dataroot first")
     p.add_argument("--workers", type=non_negative_int, default=2, help="DataLoader processes")
-    p.add_argument("--batch-size", type=positive_int, default=128, help="images per step")
+    p.add_argument("--batch-size", type=positive_int, default=128,
+                   help="images per step. With torchrun it is the global batch: each of the N "
+                   "processes takes batch-size/N of every batch, so the updates are the "
+                   "same as one process's (batch norm statistics are per process unless --sync-bn)")
     p.add_argument("--image-size", type=positive_int, default=64,
                    help="training image size: a power of two from 32 to 256 (G and D gain or lose "
                    "stride-2 blocks; 64 is exactly the tutorial's networks)")
@@ -87,6 +93,22 @@ def parse_args(argv=None):
     p.add_argument("--beta1", type=beta, default=0.5, help="Adam beta1")
     p.add_argument("--ngpu", type=int, default=None,
                    help="the tutorial's ngpu (DataParallel) is gone: --device picks one GPU, torchrun runs several")
+    # -- speed (issue 5): each is a few marked lines in the section it belongs to
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
+                   help="decode, resize and crop every image once into a uint8 tensor file "
+                   "(--cache-dir), then train from memory (on CUDA: from GPU memory). "
+                   "Default: on when it takes at most half of the free memory")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="where the cache file goes (default: --dataroot, beside the images)")
+    p.add_argument("--hflip", action="store_true",
+                   help="random horizontal flips, on the device (the tutorial has none)")
+    p.add_argument("--amp", choices=["off", "bf16", "fp16"], default=None,
+                   help="mixed precision: bf16 autocast, or fp16 with a GradScaler per optimizer; "
+                   "losses stay fp32. Default: bf16 on CUDA, off elsewhere")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory format for G and D")
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D (slow first steps)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="with torchrun on CUDA: SyncBatchNorm (batch statistics over all ranks)")
     p.add_argument("--log-every", type=positive_int, default=50,
                    help="stats line (and the only host sync of the loop) every N iterations")
     p.add_argument("--sample-every", type=positive_int, default=500,
@@ -194,20 +216,36 @@ def ignore_sigint(worker_id):
 
 def epoch_order(n, seed, epoch):
     """The DataLoader's shuffle=True, as a permutation that depends only on (seed, epoch): a
-    resumed run sees exactly the same batches, whatever happened before."""
+    resumed run sees exactly the same batches, whatever happened before (or however many
+    processes train)."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 10007 + epoch))
 
 
-def num_batches(n, batch_size):
+def num_batches(n, batch_size, world):
+    if world > 1:  # DDP: every rank needs its share of every batch; the last partial one is dropped
+        return n // batch_size
     return math.ceil(n / batch_size)  # the tutorial keeps the last, smaller batch
 
 
-def real_batches(dataset, order, start, args, device):
-    """Yields (i, real_cpu) from batch `start` of this epoch's order; unreadable files are
-    dropped from their batch and counted in dataset.skipped."""
-    indices = order[start * args.batch_size:].tolist()
-    dataloader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, sampler=indices,
-                                             num_workers=args.workers, worker_init_fn=ignore_sigint,
+def rank_indices(order, i, args, rank, world):
+    """This rank's share of global batch i: --batch-size is the global batch, split evenly."""
+    share = args.batch_size // world
+    return order[i * args.batch_size + rank * share:i * args.batch_size + (rank + 1) * share]
+
+
+def real_batches(dataset, order, start, stop, args, device, rank, world):
+    """Yields (i, real_cpu) for batches start..stop-1 of this epoch's order, in [-1, 1] on the
+    device; unreadable files are dropped from their batch and counted in dataset.skipped."""
+    if isinstance(dataset, torch.Tensor):  # --cache: the decoded uint8 images, batches by indexing
+        order = order.to(dataset.device)
+        for i in range(start, stop):
+            real_u8 = dataset[rank_indices(order, i, args, rank, world)]
+            yield i, to_model_range(real_u8.to(device, non_blocking=True))
+        return
+    indices = torch.cat([rank_indices(order, i, args, rank, world) for i in range(start, stop)])
+    dataloader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size // world,
+                                             sampler=indices.tolist(), num_workers=args.workers,
+                                             worker_init_fn=ignore_sigint,
                                              pin_memory=device.type == "cuda")
     for i, (data, ok) in enumerate(dataloader, start):
         if not ok.all():
@@ -216,6 +254,112 @@ def real_batches(dataset, order, start, args, device):
             if len(data) == 0:
                 continue
         yield i, data.to(device, non_blocking=True)
+
+
+# -- 2b. The decoded-image cache (--cache): decode, resize and crop once, then train from memory
+CACHE_VERSION = 1
+
+
+def to_model_range(u8):
+    """ToTensor() then Normalize(0.5, 0.5) of the tutorial, for a uint8 batch on the device:
+    u / 255 * 2 - 1 = u / 127.5 - 1."""
+    return u8.float().div_(127.5).sub_(1.0)
+
+
+class DecodedFiles(torch.utils.data.Dataset):
+    """One file as the tutorial's Resize + CenterCrop leave it, as uint8 (C, S, S), and ok."""
+
+    def __init__(self, paths, size, nc):
+        self.paths, self.size, self.nc = paths, size, nc
+        self.crop = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size),
+                                        transforms.PILToTensor()])
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        try:
+            with Image.open(self.paths[i]) as im:
+                return self.crop(im.convert("RGB" if self.nc == 3 else "L")), True
+        except Exception:
+            return torch.zeros(self.nc, self.size, self.size, dtype=torch.uint8), False
+
+
+def cache_key(paths, args):
+    """Changes when a file is added, removed or rewritten, or the image size changes."""
+    h = hashlib.sha256(f"v{CACHE_VERSION} {args.image_size} {args.nc}".encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"\0{os.path.relpath(p, args.dataroot)}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def checksum(images):
+    """A cheap content checksum (a sum of int32 words) that catches truncated or damaged data."""
+    return int(images.reshape(-1).view(torch.int32).sum(dtype=torch.int64))
+
+
+def cache_path(args):
+    return os.path.join(args.cache_dir or args.dataroot,
+                        f"dcgan_celeba_cache_{args.image_size}px_nc{args.nc}.pt")
+
+
+def load_cache(path, key):
+    """The cached images if the file is there, intact and made from these files; else None."""
+    if not os.path.isfile(path):
+        return None, "none yet"
+    try:
+        c = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        if c.get("version") != CACHE_VERSION or c.get("key") != key:
+            return None, "the folder or --image-size changed"
+        images = c["images"]
+        if images.shape[0] != c["count"] or checksum(images) != c["checksum"]:
+            return None, "its contents are damaged"
+        return images, c["skipped"]
+    except Exception as e:  # truncated or not a cache file at all
+        return None, f"unreadable ({type(e).__name__})"
+
+
+def build_cache(paths, args, path):
+    """Decode every file once (with --workers processes) into one uint8 tensor; save it atomically."""
+    S, n = args.image_size, len(paths)
+    images = torch.empty(n, args.nc, S, S, dtype=torch.uint8)
+    ok = torch.empty(n, dtype=torch.bool)
+    loader = torch.utils.data.DataLoader(DecodedFiles(paths, S, args.nc), batch_size=256,
+                                         num_workers=args.workers, worker_init_fn=ignore_sigint)
+    t0, done = time.perf_counter(), 0
+    for x, good in loader:
+        images[done:done + len(x)], ok[done:done + len(x)] = x, good
+        done += len(x)
+        if done == n or done % (256 * 40) == 0:
+            rate = done / (time.perf_counter() - t0)
+            print(f"cache: decoded {done}/{n} images, {rate:.0f} img/s, ETA "
+                  f"{format_eta((n - done) / rate)}", flush=True)
+    images, skipped = images[ok].contiguous(), int((~ok).sum())
+    if len(images) == 0:
+        fail(f"none of the {n} image files in {args.dataroot} could be read")
+    try:
+        atomic_save({"version": CACHE_VERSION, "key": cache_key(paths, args), "images": images,
+                     "count": len(images), "checksum": checksum(images), "skipped": skipped}, path)
+        print(f"cache: wrote {path} ({images.numel() / 1e9:.2f} GB)")
+    except OSError as e:
+        print(f"warning: cannot write the cache {path} ({e.strerror}); training from memory "
+              f"anyway (set --cache-dir to a writable folder)", file=sys.stderr)
+    return images, skipped
+
+
+def use_cache(paths, args, device):
+    """--cache auto: on when the uint8 images take at most half of the free memory."""
+    need = len(paths) * args.nc * args.image_size ** 2
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        free = 8 << 30
+    if args.cache is None:
+        args.cache = need <= free // 2
+        print(f"cache: {'on' if args.cache else 'off'} ({need / 1e9:.2f} GB of decoded images, "
+              f"{free / 1e9:.1f} GB free memory; --cache/--no-cache decide)")
+    return args.cache
 
 
 # -- 3. Networks: weights_init, Generator and Discriminator of the tutorial ------------------
@@ -304,14 +448,16 @@ def build_models(args, device):
 
 # -- 4. Training: the tutorial's loop, plus checkpoints, resume and progress lines -----------
 class StopOnCtrlC:
-    """First Ctrl-C: finish the current iteration, save a checkpoint, exit 130. Second: now."""
+    """First Ctrl-C (or SIGTERM, as torchrun and batch schedulers send): finish the current
+    iteration, save a checkpoint, exit 130. Second: now. Under torchrun, ranks agree on stopping
+    at the next log step."""
 
     def __init__(self):
         self.requested, self.old = False, None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.old = signal.signal(signal.SIGINT, self.handler)
+            self.old = {s: signal.signal(s, self.handler) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def handler(self, signum, frame):
@@ -322,8 +468,8 @@ class StopOnCtrlC:
               file=sys.stderr, flush=True)
 
     def __exit__(self, *exc):
-        if self.old is not None:
-            signal.signal(signal.SIGINT, self.old)
+        for s, handler in (self.old or {}).items():
+            signal.signal(s, handler)
 
 
 def checkpoint_state(netG, netD, optimizerG, optimizerD, noise_rng, progress, args):
@@ -420,39 +566,114 @@ def main(argv=None):
     plt = use_agg_unless(args.show)
     if args.generate:
         return generate(args, plt)
+    # -- torchrun: one process per GPU (or per CPU worker), DistributedDataParallel --------------
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return train(args, plt, pick_device(args.device), 0, 1)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    if args.device in ("auto", "cuda") and torch.cuda.is_available():
+        device, backend = torch.device("cuda", local_rank), "nccl"
+        torch.cuda.set_device(device)
+    else:
+        device, backend = pick_device("cpu" if args.device == "auto" else args.device), "gloo"
+    if args.batch_size % world:
+        fail(f"--batch-size {args.batch_size} is the global batch; with {world} processes it "
+             f"must be a multiple of {world}")
+    dist.init_process_group(backend)
+    try:
+        if rank != 0:  # only rank 0 prints; errors still reach stderr
+            sys.stdout = open(os.devnull, "w")
+        return train(args, plt, device, rank, world)
+    finally:
+        dist.destroy_process_group()
 
+
+def any_rank(flag, device):
+    """True on every rank when `flag` is True on any (one small all_reduce)."""
+    t = torch.tensor(float(flag), device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def train(args, plt, device, rank, world):
+    master = rank == 0
     # Set random seed for reproducibility
     manualSeed = args.seed
     print("Random Seed: ", manualSeed)
     set_seed(manualSeed)
-    device = pick_device(args.device)
-    print(f"device: {device}")
+    print(f"device: {device}" + (f" x {world} processes (torchrun, DDP)" if world > 1 else ""))
     print("arguments: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                                   if v not in (None, False)))
+                                   if v is not None and v is not False))
     nz, num_epochs = args.nz, args.epochs
+    # --amp: bf16 autocast by default on CUDA; fp16 with one GradScaler per optimizer
+    amp = args.amp or ("bf16" if device.type == "cuda" else "off")
+    if amp == "fp16" and device.type != "cuda":
+        fail("--amp fp16 needs a CUDA GPU (its GradScaler); use --amp bf16 on this device")
+    if args.sync_bn and not (world > 1 and device.type == "cuda"):
+        fail("--sync-bn needs torchrun with several CUDA GPUs (SyncBatchNorm has no CPU version)")
 
     # -- Data ------------------------------------------------------------------------------
-    if args.download:
+    if args.download and master:
         download_celeba(args.dataroot)
+    if args.download and world > 1:
+        dist.barrier()
     paths = find_images(args.dataroot)
-    # Create the dataset (the tutorial's transform)
-    transform = transforms.Compose([
-        transforms.Resize(args.image_size),
-        transforms.CenterCrop(args.image_size),
-        transforms.ToTensor(),
-        transforms.Normalize((0.5,) * args.nc, (0.5,) * args.nc),
-    ])
-    dataset = ImageFiles(paths, transform, (args.nc, args.image_size, args.image_size))
+    if use_cache(paths, args, device):  # --cache: decoded uint8 images, normalised on the device
+        path, key = cache_path(args), cache_key(paths, args)
+        images, skipped = load_cache(path, key) if master else (None, None)
+        if master and images is None:
+            print(f"cache: building {path} ({skipped})")
+            with torch.random.fork_rng(devices=[]):  # building must not change the model's init
+                images, skipped = build_cache(paths, args, path)
+        elif master:
+            print(f"cache: reusing {path} ({len(images)} images)")
+        if world > 1:
+            dist.barrier()
+        if not master:
+            images, skipped = load_cache(path, key)
+            if images is None:  # rank 0 could not write it: decode here too
+                with torch.random.fork_rng(devices=[]):
+                    images, skipped = build_cache(paths, args, path)
+        if skipped and master:
+            print(f"warning: skipped {skipped} unreadable image file(s)", file=sys.stderr)
+        if device.type == "cuda" and images.numel() < torch.cuda.mem_get_info(device)[0] // 2:
+            dataset = images.to(device)  # CelebA at 64x64 is ~2.5 GB: it fits in GPU memory
+        else:
+            dataset = images.pin_memory() if device.type == "cuda" else images.clone()
+    else:
+        # Create the dataset (the tutorial's transform)
+        transform = transforms.Compose([
+            transforms.Resize(args.image_size),
+            transforms.CenterCrop(args.image_size),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5,) * args.nc, (0.5,) * args.nc),
+        ])
+        dataset = ImageFiles(paths, transform, (args.nc, args.image_size, args.image_size))
     n = len(dataset)
-    batches_per_epoch = num_batches(n, args.batch_size)
+    batches_per_epoch = num_batches(n, args.batch_size, world)
+    if batches_per_epoch == 0:
+        fail(f"{n} images are fewer than one --batch-size {args.batch_size}")
     print(f"dataset: {n} images in {args.dataroot}, {batches_per_epoch} batches of "
           f"{args.batch_size} per epoch")
-    out = make_out_dir(args.out)
+    out = make_out_dir(args.out) if master else args.out
 
     # -- Networks, loss and optimizers -----------------------------------------------------
+    # Create the generator and the discriminator, and apply weights_init
     netG, netD = build_models(args, device)
     print(netG)
     print(netD)
+    modelG, modelD = netG, netD  # the plain modules: checkpoints, fixed-noise samples, export
+    if args.channels_last:  # --channels-last: NHWC, the layout fast convolution kernels prefer
+        netG, netD = netG.to(memory_format=torch.channels_last), netD.to(memory_format=torch.channels_last)
+    # Handle multi-gpu if desired: the tutorial's nn.DataParallel is torchrun + DDP here
+    if world > 1:
+        if args.sync_bn:
+            netG = nn.SyncBatchNorm.convert_sync_batchnorm(netG)
+            netD = nn.SyncBatchNorm.convert_sync_batchnorm(netD)
+        ids = [device.index] if device.type == "cuda" else None
+        netG, netD = DDP(netG, device_ids=ids), DDP(netD, device_ids=ids)
+    if args.compile:  # --compile: fused kernels after a slow first iteration or two
+        netG, netD = torch.compile(netG), torch.compile(netD)
     # Initialize the loss function (BCELoss on logits, see Discriminator)
     criterion = nn.BCEWithLogitsLoss()
     # Create batch of latent vectors that we will use to visualize the progression of the generator
@@ -461,10 +682,17 @@ def main(argv=None):
     real_label = 1.
     fake_label = 0.
     # Setup Adam optimizers for both G and D
-    optimizerD = optim.Adam(netD.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
-    optimizerG = optim.Adam(netG.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
-    # The training noise has its own generator, saved in checkpoints, so resume is exact.
+    optimizerD = optim.Adam(modelD.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
+    optimizerG = optim.Adam(modelG.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
+    # --amp: autocast for the forward passes; with fp16 a GradScaler per optimizer
+    autocast = lambda: torch.autocast(device.type, dtype=torch.float16 if amp == "fp16" else torch.bfloat16,
+                                      enabled=amp != "off")
+    scalerD = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+    scalerG = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+    # The training noise has its own generator, saved in checkpoints, so resume is exact. Every
+    # rank draws the whole global batch of noise (and takes its share): the same stream everywhere.
     noise_rng = torch.Generator(device).manual_seed(manualSeed)
+    share = args.batch_size // world
 
     # Lists to keep track of progress
     img_list = []  # uint8 grids (smaller checkpoints than the tutorial's float grids)
@@ -473,37 +701,51 @@ def main(argv=None):
     iters = 0
     start_epoch, start_batch = 0, 0
     if args.resume:
-        ckpt = load_resume(args.resume, netG, netD, optimizerG, optimizerD, noise_rng, args)
+        ckpt = load_resume(args.resume, modelG, modelD, optimizerG, optimizerD, noise_rng, args)
         img_list, G_losses, D_losses = ckpt["img_list"], ckpt["G_losses"], ckpt["D_losses"]
         iters, start_epoch, start_batch = ckpt["iters"], ckpt["epoch"], ckpt["batch"]
+        if "scalerG" in ckpt and amp == "fp16":
+            scalerD.load_state_dict(ckpt["scalerD"])
+            scalerG.load_state_dict(ckpt["scalerG"])
         print(f"resumed from {args.resume}: epoch {start_epoch}, batch {start_batch}, "
               f"iteration {iters}")
+        if start_batch >= batches_per_epoch:  # e.g. a checkpoint of a run with more processes
+            start_epoch, start_batch = start_epoch + 1, 0
         if start_epoch >= num_epochs:
             print(f"note: the checkpoint already finished {start_epoch} epoch(s); pass a larger "
                   f"--epochs to train more. Writing the results again.")
-    metrics = MetricsCSV(os.path.join(out, "metrics.csv"), append=bool(args.resume))
+    if master:
+        metrics = MetricsCSV(os.path.join(out, "metrics.csv"), append=bool(args.resume))
 
     # Plot some training images (the first readable ones of the first epoch's order)
-    real_batch = [x for x, ok in map(dataset.__getitem__, epoch_order(n, manualSeed, 0)[:256].tolist()) if ok][:64]
-    if not real_batch:
-        fail(f"none of the first {min(n, 256)} image files in {args.dataroot} could be read; "
-             f"are they images? ({paths[0]}, ...)")
-    real_batch = torch.stack(real_batch)
-    save_training_images(real_batch, os.path.join(out, "training_images.png"))
+    first = epoch_order(n, manualSeed, 0)[:256]
+    if isinstance(dataset, torch.Tensor):
+        real_batch = to_model_range(dataset[first[:64].to(dataset.device)]).cpu()
+    else:
+        real_batch = [x for x, ok in map(dataset.__getitem__, first.tolist()) if ok][:64]
+        if not real_batch:
+            fail(f"none of the first {len(first)} image files in {args.dataroot} could be read; "
+                 f"are they images? ({paths[0]}, ...)")
+        real_batch = torch.stack(real_batch)
+    if master:
+        save_training_images(real_batch, os.path.join(out, "training_images.png"))
 
     def save_checkpoint(epoch, batch):
+        if not master:  # only rank 0 writes; every rank can --resume from it
+            return
         progress = {"epoch": epoch, "batch": batch, "iters": iters, "G_losses": G_losses,
-                    "D_losses": D_losses, "img_list": img_list}
-        atomic_save(checkpoint_state(netG, netD, optimizerG, optimizerD, noise_rng, progress, args),
+                    "D_losses": D_losses, "img_list": img_list,
+                    "scalerD": scalerD.state_dict(), "scalerG": scalerG.state_dict()}
+        atomic_save(checkpoint_state(modelG, modelD, optimizerG, optimizerD, noise_rng, progress, args),
                     os.path.join(out, "checkpoint.pt"))
 
     def sample_fixed():
         # The tutorial samples in train mode, which normalises with this batch's statistics and
         # updates BN's running stats; eval mode uses them as the exported generator does.
-        netG.eval()
-        with torch.no_grad():
-            fake = netG(fixed_noise).detach().float().cpu()
-        netG.train()
+        modelG.eval()
+        with torch.no_grad(), autocast():
+            fake = modelG(fixed_noise).detach().float().cpu()
+        modelG.train()
         img_list.append((image_grid(fake) * 255).round().to(torch.uint8))
 
     # Training Loop
@@ -515,7 +757,13 @@ def main(argv=None):
             stats = []  # per-iteration tensors; .item() happens only at log steps (no host syncs)
             t_log, seen = time.perf_counter(), 0
             first = start_batch if epoch == start_epoch else 0
-            for i, real_cpu in real_batches(dataset, order, first, args, device):
+            for i, real_cpu in real_batches(dataset, order, first, batches_per_epoch, args, device, rank, world):
+                if args.channels_last:
+                    real_cpu = real_cpu.contiguous(memory_format=torch.channels_last)
+                if args.hflip:  # --hflip: the same draws on every rank, each takes its share
+                    flip = torch.rand(args.batch_size, device=device, generator=noise_rng)
+                    flip = flip[rank * share:rank * share + len(real_cpu)] < 0.5
+                    real_cpu = torch.where(flip.view(-1, 1, 1, 1), real_cpu.flip(3), real_cpu)
                 ############################
                 # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
                 ###########################
@@ -526,30 +774,35 @@ def main(argv=None):
                 # PyTorch, which BCELoss refuses: the labels are floats here.
                 label = torch.full((b_size,), real_label, dtype=torch.float, device=device)
                 # Forward pass real batch through D
-                output = netD(real_cpu).view(-1)
-                # Calculate loss on all-real batch
+                with autocast():
+                    output = netD(real_cpu).view(-1)
+                # Calculate loss on all-real batch (in fp32)
                 errD_real = criterion(output.float(), label)
                 # Calculate gradients for D in backward pass
-                errD_real.backward()
+                scalerD.scale(errD_real).backward()
                 D_x = torch.sigmoid(output.detach().float()).mean()
 
                 ## Train with all-fake batch
                 # Generate batch of latent vectors
-                noise = torch.randn(b_size, nz, 1, 1, device=device, generator=noise_rng)
+                noise = torch.randn(args.batch_size, nz, 1, 1, device=device, generator=noise_rng)
+                noise = noise[rank * share:rank * share + b_size]
                 # Generate fake image batch with G
-                fake = netG(noise)
+                with autocast():
+                    fake = netG(noise)
                 label.fill_(fake_label)
                 # Classify all fake batch with D
-                output = netD(fake.detach()).view(-1)
+                with autocast():
+                    output = netD(fake.detach()).view(-1)
                 # Calculate D's loss on the all-fake batch
                 errD_fake = criterion(output.float(), label)
                 # Calculate the gradients for this batch, accumulated (summed) with previous gradients
-                errD_fake.backward()
+                scalerD.scale(errD_fake).backward()
                 D_G_z1 = torch.sigmoid(output.detach().float()).mean()
                 # Compute error of D as sum over the fake and the real batches
                 errD = errD_real.detach() + errD_fake.detach()
                 # Update D
-                optimizerD.step()
+                scalerD.step(optimizerD)
+                scalerD.update()
 
                 ############################
                 # (2) Update G network: maximize log(D(G(z)))
@@ -557,22 +810,28 @@ def main(argv=None):
                 netG.zero_grad(set_to_none=True)
                 label.fill_(real_label)  # fake labels are real for generator cost
                 # Since we just updated D, perform another forward pass of all-fake batch through D
-                output = netD(fake).view(-1)
+                with autocast():
+                    output = netD(fake).view(-1)
                 # Calculate G's loss based on this output
                 errG = criterion(output.float(), label)
                 # Calculate gradients for G
-                errG.backward()
+                scalerG.scale(errG).backward()
                 D_G_z2 = torch.sigmoid(output.detach().float()).mean()
                 # Update G
-                optimizerG.step()
+                scalerG.step(optimizerG)
+                scalerG.update()
 
                 # Save Losses for plotting later (as tensors: no host sync per iteration)
                 stats.append(torch.stack([errD, errG.detach(), D_x, D_G_z1, D_G_z2]))
-                seen += b_size
+                seen += b_size * world
                 last = epoch == num_epochs - 1 and i == batches_per_epoch - 1
-                stop = ctrl_c.requested or args.dry_run
+                log_now = i % args.log_every == 0 or i == batches_per_epoch - 1
+                if world == 1:
+                    stop = ctrl_c.requested or args.dry_run
+                else:  # all ranks must stop at the same iteration: they agree at log steps
+                    stop = args.dry_run or (log_now and any_rank(ctrl_c.requested, device))
                 # Output training stats
-                if i % args.log_every == 0 or last or stop or i == batches_per_epoch - 1:
+                if log_now or stop:
                     rows = torch.stack(stats).tolist()  # the one host sync per log interval
                     stats.clear()
                     D_losses.extend(r[0] for r in rows)
@@ -585,25 +844,27 @@ def main(argv=None):
                           % (epoch, num_epochs, i, batches_per_epoch, loss_d, loss_g, d_x,
                              d_g_z1, d_g_z2, rate, format_eta(left * args.batch_size / rate)),
                           flush=True)
-                    metrics.write(epoch=epoch, iteration=iters, loss_d=round(loss_d, 5),
-                                  loss_g=round(loss_g, 5), d_x=round(d_x, 4), d_g_z1=round(d_g_z1, 4),
-                                  d_g_z2=round(d_g_z2, 4), images_per_sec=round(rate, 1))
+                    if master:
+                        metrics.write(epoch=epoch, iteration=iters, loss_d=round(loss_d, 5),
+                                      loss_g=round(loss_g, 5), d_x=round(d_x, 4),
+                                      d_g_z1=round(d_g_z1, 4), d_g_z2=round(d_g_z2, 4),
+                                      images_per_sec=round(rate, 1))
                     t_log, seen = time.perf_counter(), 0
 
                 # Check how the generator is doing by saving G's output on fixed_noise
-                if (iters % args.sample_every == 0) or last or (stop and not img_list):
+                if master and ((iters % args.sample_every == 0) or last or (stop and not img_list)):
                     sample_fixed()
 
                 iters += 1
                 if stop:
-                    stopped = ctrl_c.requested
+                    stopped = not args.dry_run
                     save_checkpoint(epoch, i + 1)
                     break
                 if args.checkpoint_every and iters % args.checkpoint_every == 0:
                     save_checkpoint(epoch, i + 1)
             if iters == 0:
                 fail(f"none of the {n} image files in {args.dataroot} could be read")
-            if dataset.skipped:
+            if getattr(dataset, "skipped", 0) and master:
                 print(f"warning: skipped {dataset.skipped} unreadable image file(s) so far",
                       file=sys.stderr)
             if stopped or args.dry_run:
@@ -611,9 +872,12 @@ def main(argv=None):
             start_batch = 0
             save_checkpoint(epoch + 1, 0)
     if stopped:
-        print(f"stopped; checkpoint saved. Continue with: --resume {os.path.join(out, 'checkpoint.pt')}",
-              file=sys.stderr)
+        if master:
+            print(f"stopped; checkpoint saved. Continue with: --resume "
+                  f"{os.path.join(out, 'checkpoint.pt')}", file=sys.stderr)
         return 130
+    if not master:
+        return 0
 
     # -- Results -----------------------------------------------------------------------------
     if not img_list:
@@ -621,10 +885,12 @@ def main(argv=None):
     save_loss_plot(os.path.join(out, "losses.png"), {"G": G_losses, "D": D_losses})
     save_progress_gif([g.float() / 255 for g in img_list], os.path.join(out, "progress.gif"))
     save_real_vs_fake(real_batch, img_list[-1].float() / 255, os.path.join(out, "real_vs_fake.png"))
-    netG.eval()
+    # A plain Generator with the trained weights: no DDP, SyncBN, compile or NHWC in the .pt2
+    exportG = Generator(args.nz, args.ngf, args.nc, args.image_size).to(device).eval()
+    exportG.load_state_dict(modelG.state_dict())
     with torch.no_grad():
-        save_image_grid(netG(fixed_noise).float().cpu(), os.path.join(out, "fake_samples.png"))
-    export_generator(netG, (torch.randn(2, nz, 1, 1, device=device),), os.path.join(out, "generator.pt2"))
+        save_image_grid(exportG(fixed_noise).float().cpu(), os.path.join(out, "fake_samples.png"))
+    export_generator(exportG, (torch.randn(2, nz, 1, 1, device=device),), os.path.join(out, "generator.pt2"))
     if args.show:
         plt.show()
     print(f"wrote {out}/: generator.pt2, checkpoint.pt, metrics.csv, training_images.png, "

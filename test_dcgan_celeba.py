@@ -104,7 +104,8 @@ def test_networks_at_64_are_the_tutorials_and_other_sizes_work():
 def test_dry_run_in_the_tutorials_layout_writes_every_output(tmp_path):
     data = make_faces(tmp_path / "celeba", n=12)
     out = tmp_path / "out"
-    r = script("--dataroot", data, "--out", out, "--dry-run", "--batch-size", 8, "--workers", 0)
+    r = script("--dataroot", data, "--out", out, "--dry-run", "--batch-size", 8, "--workers", 0,
+               "--no-cache")
     assert r.returncode == 0, r.stderr
     assert "Random Seed:  999" in r.stdout and "device: cpu" in r.stdout
     assert "(12): ConvTranspose2d(64, 3, kernel_size=(4, 4)" in r.stdout  # the printed netG
@@ -125,7 +126,7 @@ def test_dry_run_in_the_tutorials_layout_writes_every_output(tmp_path):
 def test_flat_folder_32px_skips_the_corrupt_file_and_generate_writes_samples(tmp_path):
     data = make_faces(tmp_path / "flat", n=15, flat=True)
     out = tmp_path / "out"
-    r = script("--dataroot", data, "--out", out, "--image-size", 32, "--batch-size", 4,
+    r = script("--dataroot", data, "--out", out, "--image-size", 32, "--batch-size", 4, "--no-cache",
                "--epochs", 1, "--workers", 2, "--log-every", 2, "--sample-every", 2)
     assert r.returncode == 0, r.stderr
     assert "skipped 1 unreadable image file" in r.stderr and "Traceback" not in r.stderr
@@ -180,13 +181,13 @@ def test_ctrl_c_saves_a_checkpoint_exits_130_and_resume_matches_an_uninterrupted
     a, b = ckpt(out / "checkpoint.pt"), ckpt(ref / "checkpoint.pt")
     assert_same_weights(a["netG"], b["netG"])
     assert_same_weights(a["netD"], b["netD"])
-    assert a["G_losses"] == b["G_losses"] and a["iters"] == b["iters"] == 7 * done
+    assert a["G_losses"] == b["G_losses"] and a["iters"] == b["iters"] == 6 * done  # 24 readable images, batches of 4
 
 
 def test_checkpoint_every_and_epoch_boundary_resume_is_exact(tmp_path):
     data = make_faces(tmp_path / "celeba", n=8, corrupt=False)
     flags = ["--dataroot", data, "--image-size", 32, "--batch-size", 4, "--workers", 0,
-             "--ngf", 8, "--ndf", 8]
+             "--ngf", 8, "--ndf", 8, "--no-cache"]  # the tutorial's DataLoader path
     a, b = tmp_path / "a", tmp_path / "b"
     assert in_process(*flags, "--out", a, "--epochs", 2, "--checkpoint-every", 1) == 0
     assert in_process(*flags, "--out", b, "--epochs", 1) == 0
@@ -230,6 +231,9 @@ def bad_inputs(tmp):
         (["--generate", tmp / "garbage.pt"], "not an exported generator"),
         (["--save-images", tmp / "x"], "--generate"),
         (["--download", "--dataroot", tmp / "dl" / "celeba"], "img_align_celeba.zip"),
+        (["--amp", "fp16", "--dataroot", tmp / "data"], "--amp bf16"),
+        (["--amp", "fp32"], "--amp"),
+        (["--sync-bn", "--dataroot", tmp / "data"], "torchrun"),
     ]
 
 
@@ -246,8 +250,9 @@ def test_all_images_corrupt_is_an_error_not_a_crash(tmp_path, capsys):
     os.makedirs(folder)
     for i in range(3):
         (folder / f"{i}.jpg").write_bytes(b"nope")
-    assert in_process("--dataroot", folder, "--out", tmp_path / "o", "--workers", 0, "--dry-run") == 2
-    assert "could be read" in capsys.readouterr().err
+    for cache in ("--cache", "--no-cache"):
+        assert in_process("--dataroot", folder, "--out", tmp_path / "o", "--workers", 0, "--dry-run", cache) == 2
+        assert "could be read" in capsys.readouterr().err
 
 
 def test_resume_from_another_size_or_width_is_refused(tmp_path, capsys):
@@ -260,3 +265,85 @@ def test_resume_from_another_size_or_width_is_refused(tmp_path, capsys):
     assert "--image-size 32" in capsys.readouterr().err
     assert in_process(*flags[:-4], "--out", tmp_path / "b", "--image-size", 32, "--resume", c) == 2
     assert "--ngf 8" in capsys.readouterr().err
+
+
+# -- issue 5: the decoded-image cache, mixed precision, torchrun ---------------------------------
+def test_cache_holds_exactly_what_the_tutorials_transform_gives(tmp_path):
+    data = make_faces(tmp_path / "celeba", n=5, corrupt=False)
+    paths = dcgan_celeba.find_images(data)
+    args = dcgan_celeba.parse_args(["--dataroot", data, "--image-size", "32", "--workers", "0"])
+    images, skipped = dcgan_celeba.build_cache(paths, args, dcgan_celeba.cache_path(args))
+    tf = dcgan_celeba.transforms
+    tutorial = tf.Compose([tf.Resize(32), tf.CenterCrop(32), tf.ToTensor(), tf.Normalize((0.5,) * 3, (0.5,) * 3)])
+    for path, u8 in zip(paths, images):
+        expected = tutorial(Image.open(path).convert("RGB"))
+        assert torch.allclose(dcgan_celeba.to_model_range(u8), expected, atol=1e-6)
+    assert skipped == 0 and images.dtype == torch.uint8 and images.shape == (5, 3, 32, 32)
+
+
+def test_cache_is_built_once_reused_rebuilt_on_change_and_never_trusted_when_damaged(tmp_path, capsys):
+    data = make_faces(tmp_path / "celeba", n=6)
+    flags = ["--dataroot", data, "--out", tmp_path / "o", "--image-size", 32, "--batch-size", 4,
+             "--workers", 0, "--dry-run", "--ngf", 8, "--ndf", 8, "--cache"]
+    cache = tmp_path / "celeba" / "dcgan_celeba_cache_32px_nc3.pt"
+
+    def run_and_log():
+        assert in_process(*flags) == 0
+        return capsys.readouterr().out
+
+    assert "cache: building" in run_and_log() and cache.is_file()
+    built = ckpt(cache)
+    assert built["count"] == 6 and built["skipped"] == 1 and built["images"].shape == (6, 3, 32, 32)
+    assert "cache: reusing" in run_and_log()
+    make_faces(tmp_path / "celeba", n=7, corrupt=False, seed=1)  # the corrupt file is now an image
+    assert "the folder or --image-size changed" in run_and_log()
+    assert ckpt(cache)["count"] == 7 and ckpt(cache)["skipped"] == 0
+    assert "cache: reusing" in run_and_log()
+    blob = cache.read_bytes()
+    cache.write_bytes(blob[:len(blob) // 2])  # truncated (a crash while copying, a full disk)
+    assert "unreadable" in run_and_log()
+    c = ckpt(cache)
+    c["images"][0] ^= 0xFF  # bits flipped, the file still loads
+    torch.save(c, cache)
+    assert "damaged" in run_and_log()
+    assert "cache: reusing" in run_and_log()
+    other = tmp_path / "elsewhere"
+    os.makedirs(other)
+    assert in_process(*flags, "--cache-dir", other) == 0
+    assert (other / cache.name).is_file()
+
+
+def test_amp_bf16_channels_last_and_flips_train_on_cpu(tmp_path):
+    data = make_faces(tmp_path / "celeba", n=8, corrupt=False)
+    out = tmp_path / "out"
+    assert in_process("--dataroot", data, "--out", out, "--image-size", 32, "--batch-size", 4,
+                      "--workers", 0, "--epochs", 1, "--amp", "bf16", "--channels-last", "--hflip",
+                      "--ngf", 8, "--ndf", 8) == 0
+    c = ckpt(out / "checkpoint.pt")
+    assert c["iters"] == 2 and all(np.isfinite(c["G_losses"] + c["D_losses"]))
+    assert all(v.dtype == torch.float32 for v in c["netG"].values() if v.is_floating_point())
+    g = torch.export.load(str(out / "generator.pt2")).module()
+    x = g(torch.randn(2, 100, 1, 1))
+    assert x.dtype == torch.float32 and x.shape == (2, 3, 32, 32)
+
+
+def test_torchrun_two_processes_gloo_writes_one_set_of_outputs_and_resumes_single_process(tmp_path, capsys):
+    data = make_faces(tmp_path / "celeba", n=16)
+    out = tmp_path / "ddp"
+    flags = ["--dataroot", data, "--image-size", 32, "--batch-size", 8, "--workers", 0,
+             "--ngf", 8, "--ndf", 8, "--log-every", 1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                        "--nproc_per_node=2", SCRIPT, *map(str, flags), "--out", str(out),
+                        "--epochs", "1"], capture_output=True, text=True, timeout=240, cwd=HERE, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("Starting Training Loop") == 1  # only rank 0 prints
+    assert "x 2 processes" in r.stdout and "[0/1][1/2]" in r.stdout
+    assert r.stderr.count("skipped 1 unreadable") == 1
+    assert sorted(p for p in os.listdir(out) if not p.startswith(".")) == sorted(OUTPUTS)
+    c = ckpt(out / "checkpoint.pt")
+    assert c["epoch"] == 1 and c["iters"] == 2 and len(c["G_losses"]) == 2
+    assert not any(k.startswith("module.") for k in c["netG"])  # loads without DDP
+    assert in_process(*flags, "--out", out, "--epochs", 2, "--resume", out / "checkpoint.pt") == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert ckpt(out / "checkpoint.pt")["iters"] == 4
