@@ -5,8 +5,10 @@ data helpers are unit-tested on inputs whose answers are known. CPU only, no net
 written under tmp_path. Nothing here trains in-process (main() sets torch's thread count)."""
 import csv
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -86,6 +88,25 @@ def test_exponential_sine_shape(tmp_path):
     xy = G(torch.randn(500, 2))
     assert xy[:, 0].abs().max() <= 5 and xy[:, 1].abs().max() <= 1  # the sine data's ranges
     assert "--shape sine" in p.stdout
+
+
+def test_exponential_ctrl_c_saves_the_generator_and_exits_130(tmp_path):
+    p = subprocess.Popen([sys.executable, os.path.join(HERE, "exponential_gan.py"), "--epochs",
+                          "100000", "--patience", "100000", "--out", str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:  # wait for a few epochs of training
+        path = tmp_path / "metrics.csv"
+        if path.exists() and len(path.read_text().splitlines()) > 3:
+            break
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    G = load_module(tmp_path / "exponential.pt2")  # the best generator so far, still saved
+    assert G(torch.randn(3, 2)).shape == (3, 2)
 
 
 # -- exponential_gan.py: quality figures on known inputs ---------------------------------------
@@ -231,12 +252,14 @@ BAD_SHARED = [["--epochs", 0], ["--epochs", -3], ["--batch-size", 0], ["--lr", 0
               ["--generate", "{wrong}"], ["--out", "{text}"]]
 
 
-@pytest.mark.parametrize("module", [E, S], ids=["exponential", "sequence"])
-@pytest.mark.parametrize("argv", BAD_SHARED + [["--shape", "circle"], ["--multiple", 0],
-                                               ["--multiple", 100], ["--multiple", 2.5]])
+BAD = ([(E, argv) for argv in BAD_SHARED + [["--shape", "circle"], ["--observations", 1],
+                                            ["--beta1", 1]]] +
+       [(S, argv) for argv in BAD_SHARED + [["--multiple", 0], ["--multiple", 100],
+                                            ["--multiple", 2.5], ["--feature-matching", -1]]])
+
+
+@pytest.mark.parametrize("module,argv", BAD, ids=[f"{m.__name__}{' '.join(map(str, a))}" for m, a in BAD])
 def test_bad_input_is_one_error_line(module, argv, junk, tmp_path, capsys, monkeypatch):
-    if argv[0] == "--shape" and module is S or argv[0] == "--multiple" and module is E:
-        pytest.skip("flag of the other script")
     monkeypatch.chdir(tmp_path)
     text, wrong = junk
     argv = [str(a).format(text=text, wrong=wrong) for a in argv]
