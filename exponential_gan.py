@@ -259,6 +259,13 @@ def plot_points(plt, path, fake, train_data, s, title):
     plt.close(fig)
 
 
+def test_epoch(plt, out, epoch, g, d, fake_samples, train_data, s, extra=""):
+    """Listing 3.9: print the mean losses, save the last fake batch over the real points."""
+    print(f"at epoch {epoch + 1}, G loss: {g:.4f}, D loss {d:.4f}{extra}")
+    plot_points(plt, os.path.join(out, f"p{epoch + 1}.png"), fake_samples.cpu().numpy(),
+                train_data, s, f"epoch {epoch + 1}")
+
+
 # -- 6. Generate: samples from a saved generator, no training ---------------------------------
 
 def load_saved_generator(path):
@@ -389,12 +396,11 @@ def main(argv=None):
             metrics.write(epoch=epoch + 1, iteration=iteration, loss_D=d, loss_G=g,
                           D_x=dx.item() / n, D_G_z=dgz.item() / n, steps_per_sec=steps_per_sec,
                           mse=mse, ks=ks, best_epoch=best["epoch"])
-            if epoch == 0 or (epoch + 1) % args.plot_every == 0 or args.dry_run:  # test_epoch()
+            if epoch == 0 or (epoch + 1) % args.plot_every == 0 or args.dry_run:
                 eta = (time.perf_counter() - t_start) / (epoch + 1) * (epochs - epoch - 1)
-                print(f"at epoch {epoch + 1}, G loss: {g:.4f}, D loss {d:.4f}, MSE {mse:.3f}, "
-                      f"KS {ks:.3f} | {steps_per_sec:.0f} steps/s, ETA {format_eta(eta)} (at most)")
-                plot_points(plt, os.path.join(out, f"p{epoch + 1}.png"),
-                            fake_samples.cpu().numpy(), train_data, s, f"epoch {epoch + 1}")
+                test_epoch(plt, out, epoch, g, d, fake_samples, train_data, s,
+                           f", MSE {mse:.3f}, KS {ks:.3f} | {steps_per_sec:.0f} steps/s, "
+                           f"ETA {format_eta(eta)} (at most)")
             if stop:
                 print(f"early stop at epoch {epoch + 1}: no better generator for {args.patience} epochs")
                 break
