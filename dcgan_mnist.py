@@ -147,11 +147,9 @@ def parse_args(argv=None):
 
 
 # -- 2. Data: the whole training set as one uint8 tensor, indexed on the device ------------
-# The tutorials' transform, ToTensor() then Normalize((0.5,), (0.5,)), maps a byte u to
-# u / 127.5 - 1; to_model_range() applies it to a whole batch on the device at once.
-transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-
-
+# The tutorials' transform, Compose([ToTensor(), Normalize((0.5,), (0.5,))]), maps a byte u to
+# u / 127.5 - 1; to_model_range() applies it to a whole batch on the device at once, instead of
+# per image in DataLoader workers every epoch.
 def to_model_range(u8):
     return u8.unsqueeze(1).float().div_(127.5).sub_(1.0)
 

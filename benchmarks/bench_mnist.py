@@ -6,7 +6,7 @@ Makes a PNG ImageFolder of 28x28 digits-like images in a temporary folder (as mn
 1. runs the cookbook's training loop as written (seed 000 + seed 002's ImageFolder /
    DataLoader(num_workers=2), batch 128, Adam defaults, sigmoid + BCELoss), and
 2. runs dcgan_mnist.py itself (a subprocess, real flags) on the same folder for both
-   architectures: with its defaults, and with the tutorials' batch sizes,
+   architectures: with its defaults, with --no-amp (float32), and with the tutorial's batch size,
 on the CPU and, when there is one, on CUDA. Prints images/s of the last epoch; asserts nothing.
 """
 import argparse
@@ -113,13 +113,13 @@ def main():
         print(f"{args.images} PNG images, {args.epochs} epochs, images/s of the last epoch")
         for device in devices:
             base = cookbook_loop(root, device, args.epochs)
-            print(f"[{device.type}] cookbook loop as written (PNG DataLoader, batch 128): {base:8.0f} img/s")
+            print(f"[{device.type}] cookbook loop as written (PNG DataLoader, batch 128): {base:8.0f} img/s", flush=True)
             for arch, tutorial_batch in (("cookbook", 128), ("dropout", 32)):
-                for batch in (64, tutorial_batch):
-                    rate = script_rate(root, device, args.epochs, "--arch", arch, "--batch-size", str(batch))
-                    note = "default" if batch == 64 else "tutorial's batch"
-                    print(f"[{device.type}] dcgan_mnist.py --arch {arch:8s} --batch-size {batch:3d} ({note}): "
-                          f"{rate:8.0f} img/s  ({rate / base:.2f}x)")
+                for flags in ([], ["--no-amp"], ["--batch-size", str(tutorial_batch)]):
+                    rate = script_rate(root, device, args.epochs, "--arch", arch, *flags)
+                    shown = " ".join(flags) or "(defaults: batch 64, --amp)"
+                    print(f"[{device.type}] dcgan_mnist.py --arch {arch:8s} {shown:28s}: "
+                          f"{rate:8.0f} img/s  ({rate / base:.2f}x)", flush=True)
     if hasattr(os, "getloadavg"):
         print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
 
