@@ -5,6 +5,7 @@ into another project on its own. Nothing here knows about a particular GAN.
 """
 import argparse
 import csv
+import logging
 import os
 import random
 import sys
@@ -70,6 +71,17 @@ def positive_float(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not (value > 0 and np.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def adam_beta(text):
+    """argparse type: an Adam beta in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
 
 
@@ -168,7 +180,7 @@ def export_generator(model, example_inputs, path):
     """
     was_training = model.training
     model.eval()
-    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    batch = torch.export.Dim("batch", min=1)  # no upper bound: any batch size loads
     dynamic_shapes = tuple({0: batch} for _ in example_inputs)
     with torch.no_grad():
         program = torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
@@ -183,10 +195,13 @@ def load_generator(path):
     """Load a generator saved by export_generator(); a clear user error otherwise."""
     if not os.path.isfile(path):
         fail(f"generator file {path} does not exist; train first or pass the .pt2 a run wrote")
+    logging.disable(logging.WARNING)  # torch.export.load logs a traceback for a foreign file
     try:
         return torch.export.load(path).module()
     except Exception as e:
         fail(f"{path} is not an exported generator ({type(e).__name__}); pass the .pt2 file a training run wrote")
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 # -- Records and pictures ---------------------------------------------------------------

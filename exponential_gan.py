@@ -19,7 +19,6 @@ Quality, as in the book, is measured, not eyeballed: MSE of y against f(x) (the 
 performance()) and the Kolmogorov-Smirnov distance of x against the uniform x of the data.
 """
 import argparse
-import logging
 import math
 import os
 import sys
@@ -30,7 +29,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
-from common import (ArgumentParser, MetricsCSV, export_generator, fail, format_eta,
+from common import (ArgumentParser, MetricsCSV, adam_beta, export_generator, fail, format_eta,
                     load_generator, make_out_dir, pick_device, positive_float, positive_int, run,
                     save_loss_plot, set_seed, use_agg_unless)
 
@@ -48,17 +47,6 @@ SHAPES = {
 
 
 # -- 1. Arguments: the book's settings are all reachable (see the README) ------------------
-def beta(text):
-    """argparse type: an Adam beta in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
 def parse_args(argv=None):
     p = ArgumentParser(description="GAN that learns to draw points on a curve "
                        "(book chapter 3, sections 3.1-3.4; seed 001).")
@@ -73,7 +61,7 @@ def parse_args(argv=None):
                    help="most passes over the data (book: 10000, stopped early by patience)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="pairs per step (book: 128)")
     p.add_argument("--lr", type=positive_float, default=0.002, help="Adam learning rate (book: 0.0005)")
-    p.add_argument("--beta1", type=beta, default=0.5,
+    p.add_argument("--beta1", type=adam_beta, default=0.5,
                    help="Adam beta1; 0.5 damps the GAN's oscillations (book: 0.9, Adam's default)")
     p.add_argument("--anneal", action=argparse.BooleanOptionalAction, default=True,
                    help="decay the learning rate linearly to 0 over --epochs (book: constant)")
@@ -268,17 +256,9 @@ def test_epoch(plt, out, epoch, g, d, fake_samples, train_data, s, extra=""):
 
 # -- 6. Generate: samples from a saved generator, no training ---------------------------------
 
-def load_saved_generator(path):
-    """common.load_generator, with torch's logging muted: for a file that is not a .pt2,
-    torch.export.load logs a traceback on stderr before it raises."""
-    logging.disable(logging.WARNING)
-    try:
-        return load_generator(path)
-    finally:
-        logging.disable(logging.NOTSET)
 
 def check_generator(path, n_in=2, n_out=2):
-    new_G = load_saved_generator(path)
+    new_G = load_generator(path)
     try:
         with torch.no_grad():
             out = new_G(torch.randn(2, n_in))
@@ -294,9 +274,8 @@ def generate(args, plt):
     new_G = check_generator(args.generate)
     out = make_out_dir(args.out)
     set_seed(args.seed)
-    with torch.no_grad():  # in chunks: the export allows batches up to 65,536
-        new_data = torch.cat([new_G(torch.randn((min(50000, args.num_samples - i), 2))).double()
-                              for i in range(0, args.num_samples, 50000)])
+    with torch.no_grad():
+        new_data = new_G(torch.randn((args.num_samples, 2))).double()
     csv_path = os.path.join(out, "samples.csv")
     np.savetxt(csv_path, new_data.numpy(), delimiter=",", header="x,y", comments="", fmt="%.6f")
     s = SHAPES[args.shape]
