@@ -9,7 +9,11 @@ Discriminator, fixed_noise, training loop and figures, with the tutorial's names
     python dcgan_celeba.py --resume outputs/dcgan_celeba/checkpoint.pt --epochs 10
     python dcgan_celeba.py --generate outputs/dcgan_celeba/generator.pt2 --num-samples 64
 
-Data: data/celeba/img_align_celeba/*.jpg (the tutorial's layout) or a flat folder of images.
+    torchrun --standalone --nproc_per_node=8 dcgan_celeba.py --dataroot data/celeba   # DDP
+
+Data: data/celeba/img_align_celeba/*.jpg (the tutorial's layout) or a flat folder of images,
+decoded once into a uint8 cache file beside it (--cache) and trained from memory; bf16 autocast
+on CUDA (--amp), channels-last, optional torch.compile; torchrun runs DistributedDataParallel.
 Writes to --out: generator.pt2 (torch.export; input (N, nz, 1, 1) standard normal noise, output
 (N, nc, S, S) in [-1, 1]), checkpoint.pt (every epoch, every --checkpoint-every iterations and
 on Ctrl-C), metrics.csv, training_images.png, losses.png, progress.gif, real_vs_fake.png and
@@ -105,7 +109,9 @@ def parse_args(argv=None):
     p.add_argument("--amp", choices=["off", "bf16", "fp16"], default=None,
                    help="mixed precision: bf16 autocast, or fp16 with a GradScaler per optimizer; "
                    "losses stay fp32. Default: bf16 on CUDA, off elsewhere")
-    p.add_argument("--channels-last", action="store_true", help="NHWC memory format for G and D")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="NHWC memory format for G and D (oneDNN on CPU and tensor cores on GPU "
+                   "prefer it: 1.5x on the 2-core CPU in benchmarks/notes_celeba.md)")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (slow first steps)")
     p.add_argument("--sync-bn", action="store_true",
                    help="with torchrun on CUDA: SyncBatchNorm (batch statistics over all ranks)")
@@ -618,7 +624,12 @@ def train(args, plt, device, rank, world):
     if args.download and world > 1:
         dist.barrier()
     paths = find_images(args.dataroot)
-    if use_cache(paths, args, device):  # --cache: decoded uint8 images, normalised on the device
+    use = use_cache(paths, args, device) if master else None
+    if world > 1:  # rank 0 decides for all (free memory differs from moment to moment)
+        decision = [use]
+        dist.broadcast_object_list(decision, src=0)
+        use = decision[0]
+    if use:  # --cache: decoded uint8 images, normalised on the device
         path, key = cache_path(args), cache_key(paths, args)
         images, skipped = load_cache(path, key) if master else (None, None)
         if master and images is None:
@@ -682,8 +693,9 @@ def train(args, plt, device, rank, world):
     real_label = 1.
     fake_label = 0.
     # Setup Adam optimizers for both G and D
-    optimizerD = optim.Adam(modelD.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
-    optimizerG = optim.Adam(modelG.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
+    fused = device.type == "cuda"  # one kernel per step; with fp16 no host sync in GradScaler.step
+    optimizerD = optim.Adam(modelD.parameters(), lr=args.lr, betas=(args.beta1, 0.999), fused=fused)
+    optimizerG = optim.Adam(modelG.parameters(), lr=args.lr, betas=(args.beta1, 0.999), fused=fused)
     # --amp: autocast for the forward passes; with fp16 a GradScaler per optimizer
     autocast = lambda: torch.autocast(device.type, dtype=torch.float16 if amp == "fp16" else torch.bfloat16,
                                       enabled=amp != "off")
@@ -718,13 +730,13 @@ def train(args, plt, device, rank, world):
         metrics = MetricsCSV(os.path.join(out, "metrics.csv"), append=bool(args.resume))
 
     # Plot some training images (the first readable ones of the first epoch's order)
-    first = epoch_order(n, manualSeed, 0)[:256]
+    peek = epoch_order(n, manualSeed, 0)[:256]
     if isinstance(dataset, torch.Tensor):
-        real_batch = to_model_range(dataset[first[:64].to(dataset.device)]).cpu()
+        real_batch = to_model_range(dataset[peek[:64].to(dataset.device)]).cpu()
     else:
-        real_batch = [x for x, ok in map(dataset.__getitem__, first.tolist()) if ok][:64]
+        real_batch = [x for x, ok in map(dataset.__getitem__, peek.tolist()) if ok][:64]
         if not real_batch:
-            fail(f"none of the first {len(first)} image files in {args.dataroot} could be read; "
+            fail(f"none of the first {len(peek)} image files in {args.dataroot} could be read; "
                  f"are they images? ({paths[0]}, ...)")
         real_batch = torch.stack(real_batch)
     if master:

@@ -184,6 +184,27 @@ def test_ctrl_c_saves_a_checkpoint_exits_130_and_resume_matches_an_uninterrupted
     assert a["G_losses"] == b["G_losses"] and a["iters"] == b["iters"] == 6 * done  # 24 readable images, batches of 4
 
 
+def test_kill_9_at_any_moment_leaves_a_loadable_checkpoint(tmp_path):
+    data = make_faces(tmp_path / "celeba", n=8, corrupt=False)
+    out = tmp_path / "out"
+    flags = ["--dataroot", data, "--image-size", 32, "--batch-size", 4, "--workers", 0,
+             "--ngf", 8, "--ndf", 8, "--log-every", 1, "--checkpoint-every", 1]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, SCRIPT, *map(str, flags), "--out", str(out), "--epochs", "500"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=HERE, env=env)
+    try:
+        for line in p.stdout:  # checkpoints are being written every iteration by now
+            if line.startswith("[3/500]"):
+                break
+        p.kill()  # SIGKILL: no handler runs, possibly in the middle of a checkpoint write
+        p.wait(timeout=60)
+    finally:
+        p.kill()
+    c = ckpt(out / "checkpoint.pt")
+    assert c["iters"] >= 5
+    assert in_process(*flags, "--out", out, "--epochs", c["epoch"] + 1, "--resume", out / "checkpoint.pt") == 0
+
+
 def test_checkpoint_every_and_epoch_boundary_resume_is_exact(tmp_path):
     data = make_faces(tmp_path / "celeba", n=8, corrupt=False)
     flags = ["--dataroot", data, "--image-size", 32, "--batch-size", 4, "--workers", 0,
