@@ -33,11 +33,11 @@ import torchvision
 import torchvision.transforms as transforms
 from PIL import Image
 
-from common import (ArgumentParser, MetricsCSV, atomic_save, export_generator, fail, format_eta,
-                    frechet_distance, gaussian_stats, image_grid, load_checkpoint, load_generator,
-                    make_out_dir, pick_device, positive_float, positive_int, rng_state, run,
-                    save_image_grid, save_images, save_loss_plot, save_progress_gif,
-                    save_real_vs_fake, set_rng_state, set_seed, use_agg_unless)
+from common import (ArgumentParser, MetricsCSV, adam_beta, atomic_save, export_generator, fail,
+                    format_eta, frechet_distance, gaussian_stats, image_grid, load_checkpoint,
+                    load_generator, make_out_dir, pick_device, positive_float, positive_int,
+                    rng_state, run, save_image_grid, save_images, save_loss_plot,
+                    save_progress_gif, save_real_vs_fake, set_rng_state, set_seed, use_agg_unless)
 
 ARCH_Z_DIM = {"cookbook": 100, "dropout": 16}  # seed 000: z_dim = 100; seed 002: latent_dim = 16
 IMAGE_SIZE = 28
@@ -60,17 +60,6 @@ def unit_float(text):
     value = positive_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
-def beta(text):
-    """argparse type: an Adam beta in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
 
 
@@ -104,7 +93,7 @@ def parse_args(argv=None):
                    help="generator learning rate (cookbook: Adam's default 1e-3; seed 002: 2e-4)")
     p.add_argument("--lr-d", type=positive_float, default=None,
                    help="discriminator learning rate (None: same as --lr; seed 002: 1e-3)")
-    p.add_argument("--beta1", type=beta, default=0.5, help="Adam beta1 (cookbook: 0.9)")
+    p.add_argument("--beta1", type=adam_beta, default=0.5, help="Adam beta1 (cookbook: 0.9)")
     p.add_argument("--real-label", type=unit_float, default=0.9,
                    help="D's target for real images: < 1 is one-sided label smoothing "
                    "(both tutorials: 1.0)")
