@@ -8,8 +8,11 @@ import csv
 import logging
 import os
 import random
+import signal
 import sys
 import tempfile
+import threading
+import zipfile
 
 import numpy as np
 import torch
@@ -60,6 +63,17 @@ def positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -171,6 +185,31 @@ def set_rng_state(state):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class StopOnCtrlC:
+    """`with StopOnCtrlC() as ctrl_c:` -- the first Ctrl-C (or SIGTERM, as torchrun and batch
+    schedulers send) only sets `ctrl_c.requested`, so the loop can finish its iteration, save a
+    checkpoint and exit 130; a second one raises KeyboardInterrupt at once."""
+
+    def __init__(self):
+        self.requested, self.old = False, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.old = {s: signal.signal(s, self.handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: saving a checkpoint after this iteration (Ctrl-C again quits now)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        for s, handler in (self.old or {}).items():
+            signal.signal(s, handler)
+
+
 # -- Export: a generator that loads without the script ---------------------------------
 def export_generator(model, example_inputs, path):
     """Save `model` with torch.export as a .pt2 file with a dynamic batch dimension.
@@ -195,6 +234,8 @@ def load_generator(path):
     """Load a generator saved by export_generator(); a clear user error otherwise."""
     if not os.path.isfile(path):
         fail(f"generator file {path} does not exist; train first or pass the .pt2 a run wrote")
+    if not zipfile.is_zipfile(path):
+        fail(f"{path} is not an exported generator (not a .pt2 archive); pass the .pt2 file a training run wrote")
     logging.disable(logging.WARNING)  # torch.export.load logs a traceback for a foreign file
     try:
         return torch.export.load(path).module()

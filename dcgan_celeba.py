@@ -25,7 +25,6 @@ import math
 import os
 import signal
 import sys
-import threading
 import time
 
 import numpy as np
@@ -39,39 +38,17 @@ import torchvision.transforms as transforms
 from torch.nn.parallel import DistributedDataParallel as DDP
 from PIL import Image
 
-from common import (ArgumentParser, MetricsCSV, atomic_save, export_generator, fail, format_eta,
-                    image_grid, load_checkpoint, load_generator, make_out_dir, pick_device,
-                    positive_float, positive_int, rng_state, run, save_image_grid, save_images,
-                    save_loss_plot, save_progress_gif, save_real_vs_fake, set_rng_state, set_seed,
-                    use_agg_unless)
+from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, adam_beta, atomic_save,
+                    export_generator, fail, format_eta, image_grid, load_checkpoint, load_generator,
+                    make_out_dir, non_negative_int, pick_device, positive_float, positive_int,
+                    rng_state, run, save_image_grid, save_images, save_loss_plot, save_progress_gif,
+                    save_real_vs_fake, set_rng_state, set_seed, use_agg_unless)
 
 IMG_EXTENSIONS = dset.folder.IMG_EXTENSIONS
 ARCH_KEYS = ("image_size", "nc", "nz", "ngf", "ndf")  # what a checkpoint must match to resume
 
 
 # -- 1. Inputs: the tutorial's variables as flags, with its defaults -------------------------
-def non_negative_int(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def beta(text):
-    """argparse type: an Adam beta in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
 def parse_args(argv=None):
     p = ArgumentParser(description="DCGAN faces on CelebA, the official PyTorch DCGAN tutorial "
                        "(seed 004), resumable, any image size from 32 to 256.")
@@ -94,7 +71,7 @@ def parse_args(argv=None):
     p.add_argument("--ndf", type=positive_int, default=64, help="discriminator feature-map depth")
     p.add_argument("--epochs", type=positive_int, default=5, help="num_epochs")
     p.add_argument("--lr", type=positive_float, default=0.0002, help="Adam learning rate (G and D)")
-    p.add_argument("--beta1", type=beta, default=0.5, help="Adam beta1")
+    p.add_argument("--beta1", type=adam_beta, default=0.5, help="Adam beta1")
     p.add_argument("--ngpu", type=int, default=None,
                    help="the tutorial's ngpu (DataParallel) is gone: --device picks one GPU, torchrun runs several")
     # -- speed (issue 5): each is a few marked lines in the section it belongs to
@@ -453,31 +430,6 @@ def build_models(args, device):
 
 
 # -- 4. Training: the tutorial's loop, plus checkpoints, resume and progress lines -----------
-class StopOnCtrlC:
-    """First Ctrl-C (or SIGTERM, as torchrun and batch schedulers send): finish the current
-    iteration, save a checkpoint, exit 130. Second: now. Under torchrun, ranks agree on stopping
-    at the next log step."""
-
-    def __init__(self):
-        self.requested, self.old = False, None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self.old = {s: signal.signal(s, self.handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def handler(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nCtrl-C: saving a checkpoint after this iteration (Ctrl-C again quits now)",
-              file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc):
-        for s, handler in (self.old or {}).items():
-            signal.signal(s, handler)
-
-
 def checkpoint_state(netG, netD, optimizerG, optimizerD, noise_rng, progress, args):
     return {"netG": netG.state_dict(), "netD": netD.state_dict(),
             "optimizerG": optimizerG.state_dict(), "optimizerD": optimizerD.state_dict(),
@@ -520,25 +472,8 @@ def save_training_images(real_batch, path):
 
 
 # -- 6. Generate: samples from a saved generator, without training ---------------------------
-def quiet_load_generator(path):
-    """common.load_generator, minus the traceback torch.export logs (as a warning) for a file
-    that is not a .pt2 archive: a user error gets one line."""
-    import logging
-    import zipfile
-    if os.path.isfile(path) and not zipfile.is_zipfile(path):
-        fail(f"{path} is not an exported generator (not a .pt2 archive); pass the "
-             f"generator.pt2 a training run wrote")
-    logger = logging.getLogger("torch.export")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        return load_generator(path)
-    finally:
-        logger.setLevel(level)
-
-
 def generate(args, plt):
-    netG = quiet_load_generator(args.generate)
+    netG = load_generator(args.generate)
     nz = args.nz
     for node in netG.graph.nodes:  # the latent size the generator was exported with
         if node.op == "placeholder" and hasattr(node.meta.get("val"), "shape"):

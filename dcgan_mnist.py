@@ -20,9 +20,7 @@ import argparse
 import copy
 import math
 import os
-import signal
 import sys
-import threading
 import time
 
 import numpy as np
@@ -33,28 +31,18 @@ import torchvision
 import torchvision.transforms as transforms
 from PIL import Image
 
-from common import (ArgumentParser, MetricsCSV, adam_beta, atomic_save, export_generator, fail,
-                    format_eta, frechet_distance, gaussian_stats, image_grid, load_checkpoint,
-                    load_generator, make_out_dir, pick_device, positive_float, positive_int,
-                    rng_state, run, save_image_grid, save_images, save_loss_plot,
-                    save_progress_gif, save_real_vs_fake, set_rng_state, set_seed, use_agg_unless)
+from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, adam_beta, atomic_save,
+                    export_generator, fail, format_eta, frechet_distance, gaussian_stats, image_grid,
+                    load_checkpoint, load_generator, make_out_dir, non_negative_int, pick_device,
+                    positive_float, positive_int, rng_state, run, save_image_grid, save_images,
+                    save_loss_plot, save_progress_gif, save_real_vs_fake, set_rng_state, set_seed,
+                    use_agg_unless)
 
 ARCH_Z_DIM = {"cookbook": 100, "dropout": 16}  # seed 000: z_dim = 100; seed 002: latent_dim = 16
 IMAGE_SIZE = 28
 
 
 # -- 1. Arguments ---------------------------------------------------------------------------
-def non_negative_int(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
 def unit_float(text):
     """argparse type: a number in (0, 1]."""
     value = positive_float(text)
@@ -500,29 +488,6 @@ class DCGAN:
         self.optim_d.load_state_dict(ckpt["optim_d"])
         for key in ("epoch", "batch", "perm", "iterations", "g_losses", "d_losses", "image_list"):
             setattr(self, key, ckpt[key])
-
-
-class StopOnCtrlC:
-    """First Ctrl-C: finish the current iteration, save a checkpoint, exit 130. Second: now."""
-
-    def __init__(self):
-        self.requested, self.old = False, None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self.old = signal.signal(signal.SIGINT, self.handler)
-        return self
-
-    def handler(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nCtrl-C: saving a checkpoint after this iteration (Ctrl-C again quits now)",
-              file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc):
-        if self.old is not None:
-            signal.signal(signal.SIGINT, self.old)
 
 
 # -- 5. Quality: a small classifier's view of the samples (--eval) --------------------------

@@ -133,12 +133,25 @@ def test_argument_parser_bad_value_is_one_error_line_and_exit_2(capsys):
     assert "(default: 3)" in parser.format_help()
 
 
-def test_positive_types():
+def test_number_types():
     assert common.positive_int("5") == 5 and common.positive_float("0.5") == 0.5
+    assert common.non_negative_int("0") == 0 and common.adam_beta("0") == 0.0
     for fn, text in ((common.positive_int, "-2"), (common.positive_int, "1.5"), (common.positive_float, "0"),
-                     (common.positive_float, "inf")):
+                     (common.positive_float, "inf"), (common.non_negative_int, "-1"),
+                     (common.adam_beta, "1"), (common.adam_beta, "-0.1"), (common.adam_beta, "x")):
         with pytest.raises(argparse.ArgumentTypeError):
             fn(text)
+
+
+def test_stop_on_ctrl_c_first_signal_asks_second_interrupts_and_handlers_come_back():
+    import signal
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with common.StopOnCtrlC() as ctrl_c:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert ctrl_c.requested  # the loop finishes its iteration and saves
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
 def test_make_out_dir_creates_folders_and_rejects_a_file(tmp_path):
