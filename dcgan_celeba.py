@@ -88,7 +88,7 @@ def parse_args(argv=None):
                    "losses stay fp32. Default: bf16 on CUDA, off elsewhere")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="NHWC memory format for G and D (oneDNN on CPU and tensor cores on GPU "
-                   "prefer it; see benchmarks/notes_celeba.md)")
+                   "prefer it; see benchmarks/README.md)")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (slow first steps)")
     p.add_argument("--sync-bn", action="store_true",
                    help="with torchrun on CUDA: SyncBatchNorm (batch statistics over all ranks)")

@@ -367,3 +367,31 @@ def test_torchrun_two_processes_gloo_writes_one_set_of_outputs_and_resumes_singl
     assert in_process(*flags, "--out", out, "--epochs", 2, "--resume", out / "checkpoint.pt") == 0
     assert "resumed from" in capsys.readouterr().out
     assert ckpt(out / "checkpoint.pt")["iters"] == 4
+
+
+def test_torchrun_ctrl_c_on_one_rank_stops_every_rank_with_a_loadable_checkpoint(tmp_path):
+    """Issue 5: Ctrl-C on any rank leaves a loadable checkpoint. SIGINT goes to rank 1 only (rank 0
+    writes checkpoints, so it must learn of the stop from the other rank)."""
+    data = make_faces(tmp_path / "celeba", n=32, corrupt=False)
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node=2", SCRIPT, "--dataroot", data, "--image-size", "32",
+                          "--batch-size", "8", "--workers", "0", "--ngf", "8", "--ndf", "8",
+                          "--log-every", "3", "--epochs", "500", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE, env=env)
+    try:
+        for line in p.stdout:  # training under way in its second epoch
+            if line.startswith("[1/500]"):
+                break
+        workers = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+        rank1 = [w for w in workers if b"RANK=1\0" in open(f"/proc/{w}/environ", "rb").read()]
+        assert len(rank1) == 1, workers
+        os.kill(int(rank1[0]), signal.SIGINT)
+        rest, _ = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert "stopped; checkpoint saved" in rest, rest[-3000:]
+    assert "exitcode: 130" in rest  # every rank exits 130, as a single process does
+    c = ckpt(out / "checkpoint.pt")
+    assert c["epoch"] == 1 and c["iters"] > 4 and len(c["G_losses"]) == c["iters"]  # mid-epoch 2
