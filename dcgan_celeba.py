@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.distributed as dist
+import torch.nn.functional as F
 import torch.optim as optim
 import torch.utils.data
 import torchvision.datasets as dset
@@ -39,16 +40,29 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from PIL import Image
 
 from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, adam_beta, atomic_save,
-                    export_generator, fail, format_eta, image_grid, load_checkpoint, load_generator,
-                    make_out_dir, non_negative_int, pick_device, positive_float, positive_int,
-                    rng_state, run, save_image_grid, save_images, save_loss_plot, save_progress_gif,
-                    save_real_vs_fake, set_rng_state, set_seed, use_agg_unless)
+                    export_generator, fail, format_eta, frechet_distance, gaussian_stats,
+                    image_grid, load_checkpoint, load_generator, make_out_dir, non_negative_int,
+                    pick_device, positive_float, positive_int, rng_state, run, save_image_grid,
+                    save_images, save_loss_plot, save_progress_gif, save_real_vs_fake,
+                    set_rng_state, set_seed, use_agg_unless)
 
 IMG_EXTENSIONS = dset.folder.IMG_EXTENSIONS
-ARCH_KEYS = ("image_size", "nc", "nz", "ngf", "ndf")  # what a checkpoint must match to resume
+# what a checkpoint must match to resume (--loss changes D's normalisation layers)
+ARCH_KEYS = ("arch", "image_size", "nc", "nz", "ngf", "ndf", "net_capacity", "filter_size", "loss")
 
 
 # -- 1. Inputs: the tutorial's variables as flags, with its defaults -------------------------
+def unit_interval(text):
+    """argparse type: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
 def parse_args(argv=None):
     p = ArgumentParser(description="DCGAN faces on CelebA, the official PyTorch DCGAN tutorial "
                        "(seed 004), resumable, any image size from 32 to 256.")
@@ -58,8 +72,9 @@ def parse_args(argv=None):
     p.add_argument("--download", action="store_true",
                    help="try torchvision's CelebA download into --dataroot first")
     p.add_argument("--workers", type=non_negative_int, default=2, help="DataLoader processes")
-    p.add_argument("--batch-size", type=positive_int, default=128,
-                   help="images per step. With torchrun it is the global batch: each of the N "
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="images per step (default 128; 32 with --arch encoder-decoder, as seed "
+                   "003). With torchrun it is the global batch: each of the N "
                    "processes takes batch-size/N of every batch, so the updates are the "
                    "same as one process's (batch norm statistics are per process unless --sync-bn)")
     p.add_argument("--image-size", type=positive_int, default=64,
@@ -70,10 +85,58 @@ def parse_args(argv=None):
     p.add_argument("--ngf", type=positive_int, default=64, help="generator feature-map depth")
     p.add_argument("--ndf", type=positive_int, default=64, help="discriminator feature-map depth")
     p.add_argument("--epochs", type=positive_int, default=5, help="num_epochs")
-    p.add_argument("--lr", type=positive_float, default=0.0002, help="Adam learning rate (G and D)")
-    p.add_argument("--beta1", type=adam_beta, default=0.5, help="Adam beta1")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="Adam learning rate of G and D (default 0.0002; 0.0001 with --loss wgan-gp)")
+    p.add_argument("--beta1", type=adam_beta, default=None,
+                   help="Adam beta1 (default 0.5; 0.9, Keras' default, with --arch encoder-decoder; "
+                   "0.0 with --loss wgan-gp)")
+    p.add_argument("--beta2", type=adam_beta, default=None,
+                   help="Adam beta2 (default 0.999; 0.9 with --loss wgan-gp)")
     p.add_argument("--ngpu", type=int, default=None,
                    help="the tutorial's ngpu (DataParallel) is gone: --device picks one GPU, torchrun runs several")
+    # -- seed 003 (issue 7): its CelebA model, losses and troubleshooting knobs
+    p.add_argument("--arch", choices=["dcgan", "encoder-decoder"], default="dcgan",
+                   help="dcgan: the tutorial's networks. encoder-decoder: seed 003's Keras CelebA "
+                   "model (D: 4 encoder blocks of two 5x5 convs and global average pooling; G: "
+                   "a dense projection and 4 decoder blocks of 5x5 transposed convs), 64x64 only")
+    p.add_argument("--net-capacity", type=positive_int, default=16,
+                   help="encoder-decoder: filters of the first block (seed 003's NET_CAPACITY)")
+    p.add_argument("--filter-size", type=positive_int, default=5,
+                   help="encoder-decoder: odd convolution size (seed 003's FILTER_SIZE)")
+    p.add_argument("--num-load", type=positive_int, default=None,
+                   help="train on the first N images only (default all; 10000 with --arch "
+                   "encoder-decoder, seed 003's NUM_LOAD)")
+    p.add_argument("--loss", choices=["bce", "wgan-gp", "hinge"], default="bce",
+                   help="bce: the tutorial's. wgan-gp: Wasserstein loss with gradient penalty "
+                   "(Gulrajani et al. 2017; D becomes a critic with layer norm instead of batch "
+                   "norm, and implies --d-updates 5 --lr 0.0001 --beta1 0.0 --beta2 0.9). hinge: "
+                   "the hinge loss of SAGAN/BigGAN")
+    p.add_argument("--gp-weight", type=positive_float, default=10.0,
+                   help="wgan-gp: weight of the gradient penalty (lambda)")
+    p.add_argument("--d-updates", type=positive_int, default=None,
+                   help="D steps (each on a new real batch) per G step (default 1; 5 with --loss wgan-gp)")
+    p.add_argument("--g-updates", type=positive_int, default=1,
+                   help="G steps per iteration (each after the first on new noise; seed 003 tip 8)")
+    p.add_argument("--lr-d", type=positive_float, default=None,
+                   help="D's learning rate (default --lr; TTUR: a larger D rate than G's)")
+    p.add_argument("--lr-g", type=positive_float, default=None, help="G's learning rate (default --lr)")
+    p.add_argument("--label-smoothing", type=unit_interval, default=0.0, metavar="X",
+                   help="bce: one-sided label smoothing, D's real targets become 1 - X (seed 003 "
+                   "tip 6; 0.1 is common). Fake targets and G's targets stay 0 and 1")
+    p.add_argument("--noise", choices=["normal", "uniform"], default="normal",
+                   help="latent noise: standard normal (seed 003 tip 3) or uniform in [-1, 1]")
+    p.add_argument("--progress-every", type=non_negative_int, default=None,
+                   help="seed 003's progress figure (8 fakes titled with D's score) every N "
+                   "iterations into OUT/visualization/<configuration>/ (default 80 with --arch "
+                   "encoder-decoder, else 0: off)")
+    p.add_argument("--fid", type=non_negative_int, default=0, metavar="N",
+                   help="FID of N generated against N real images at the end (needs "
+                   "pip install -r requirements-fid.txt; 10000 is a usual N, 0: off)")
+    p.add_argument("--fid-every", type=non_negative_int, default=0, metavar="E",
+                   help="with --fid: also every E epochs (0: only at the end)")
+    p.add_argument("--fid-weights", metavar="PATH",
+                   help="local Inception weights for --fid (torch-fidelity's "
+                   "weights-inception-2015-12-05-6726825d.pth), for offline machines")
     # -- speed (issue 5): each is a few marked lines in the section it belongs to
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
                    help="decode, resize and crop every image once into a uint8 tensor file "
@@ -122,7 +185,36 @@ def parse_args(argv=None):
         p.error(f"--nc must be 3 (RGB, the tutorial's) or 1 (grayscale), got {args.nc}")
     if (args.save_images or args.interpolate) and not args.generate:
         p.error("--save-images and --interpolate go with --generate")
+    if args.arch == "encoder-decoder" and args.image_size != 64:
+        p.error("--arch encoder-decoder is seed 003's 64x64 model: use --image-size 64")
+    if args.filter_size % 2 == 0:
+        p.error(f"--filter-size must be odd (a 'same' padding needs it), got {args.filter_size}")
+    if args.label_smoothing and args.loss != "bce":
+        p.error("--label-smoothing smooths BCE targets: it goes with --loss bce")
+    if args.fid_every and not args.fid:
+        p.error("--fid-every needs --fid N (how many images to compare)")
+    args.implied = implied_defaults(args)
     return args
+
+
+def implied_defaults(args):
+    """Fill the flags left unset: the tutorial's values, or those that --arch encoder-decoder
+    (seed 003) and --loss wgan-gp (Gulrajani et al.) imply. Returns the implied ones to print."""
+    implied = {}
+    seed003, wgan = args.arch == "encoder-decoder", args.loss == "wgan-gp"
+    for name, tutorial, value in [("batch_size", 128, 32 if seed003 else None),
+                                  ("num_load", None, 10000 if seed003 else None),
+                                  ("progress_every", 0, 80 if seed003 else None),
+                                  ("lr", 0.0002, 0.0001 if wgan else None),
+                                  ("beta1", 0.5, 0.0 if wgan else 0.9 if seed003 else None),
+                                  ("beta2", 0.999, 0.9 if wgan else None),
+                                  ("d_updates", 1, 5 if wgan else None)]:
+        if getattr(args, name) is None:
+            setattr(args, name, tutorial if value is None else value)
+            if value is not None:
+                implied[name] = value
+    args.lr_d, args.lr_g = args.lr_d or args.lr, args.lr_g or args.lr
+    return implied
 
 
 # -- 2. Data: the tutorial's ImageFolder, plus the layouts and files it chokes on ------------
@@ -282,9 +374,10 @@ def checksum(images):
     return int(images.reshape(-1).view(torch.int32).sum(dtype=torch.int64))
 
 
-def cache_path(args):
+def cache_path(args, count):
+    first = f"_first{args.num_load}" if args.num_load and count == args.num_load else ""
     return os.path.join(args.cache_dir or args.dataroot,
-                        f"dcgan_celeba_cache_{args.image_size}px_nc{args.nc}.pt")
+                        f"dcgan_celeba_cache_{args.image_size}px_nc{args.nc}{first}.pt")
 
 
 def load_cache(path, key):
@@ -391,7 +484,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, nc=3, ndf=64, image_size=64):
+    def __init__(self, nc=3, ndf=64, image_size=64, norm=nn.BatchNorm2d):
         super(Discriminator, self).__init__()
         layers = [
             # input is (nc) x 64 x 64
@@ -403,7 +496,7 @@ class Discriminator(nn.Module):
         while size > 4:
             layers += [
                 nn.Conv2d(ndf * mult, ndf * mult * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(ndf * mult * 2),
+                norm(ndf * mult * 2),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             mult, size = mult * 2, size // 2
@@ -420,13 +513,183 @@ class Discriminator(nn.Module):
         return self.main(input)
 
 
+# -- 3b. Seed 003's Keras CelebA model (--arch encoder-decoder), in PyTorch -----------------
+# Keras' Conv2D(padding='same') keeps the size (stride 1) or halves it (stride 2); for an odd
+# filter size that is padding filter_size // 2 here, and Deconvolution2D(strides=2, 'same')
+# doubles it with output_padding=1. BatchNorm keeps PyTorch's momentum (Keras' 0.99 would make
+# the running statistics, used by the exported generator, lag far behind the weights).
+def keras_init(m):
+    """Keras' default initialisation: glorot_uniform weights, zero biases."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.xavier_uniform_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+def add_encoder_block(in_filters, filters, filter_size, norm=nn.BatchNorm2d):
+    same = filter_size // 2
+    return [nn.Conv2d(in_filters, filters, filter_size, padding=same),
+            norm(filters),
+            nn.Conv2d(filters, filters, filter_size, stride=2, padding=same),
+            norm(filters),
+            nn.LeakyReLU(0.3)]
+
+
+class EncoderDiscriminator(nn.Module):
+    """build_discriminator(start_filters, spatial_dim, filter_size) of seed 003."""
+
+    def __init__(self, start_filters=16, filter_size=5, nc=3, norm=nn.BatchNorm2d):
+        super().__init__()
+        f = start_filters
+        self.main = nn.Sequential(
+            # input is (nc) x 64 x 64; encoding blocks downsample the image
+            *add_encoder_block(nc, f, filter_size, norm),          # (f) x 32 x 32
+            *add_encoder_block(f, f * 2, filter_size, norm),       # (f*2) x 16 x 16
+            *add_encoder_block(f * 2, f * 4, filter_size, norm),   # (f*4) x 8 x 8
+            *add_encoder_block(f * 4, f * 8, filter_size, norm),   # (f*8) x 4 x 4
+            nn.AdaptiveAvgPool2d(1),                                # GlobalAveragePooling2D
+            nn.Flatten(),                                           # (f*8)
+            nn.Linear(f * 8, 1),  # Dense(1, activation='sigmoid'): logits here, as Discriminator
+        )
+
+    def forward(self, input):
+        return self.main(input)
+
+
+def add_decoder_block(in_filters, filters, filter_size):
+    return [nn.ConvTranspose2d(in_filters, filters, filter_size, stride=2,
+                               padding=filter_size // 2, output_padding=1),
+            nn.BatchNorm2d(filters),
+            nn.LeakyReLU(0.3)]
+
+
+class DecoderGenerator(nn.Module):
+    """build_generator(start_filters, filter_size, latent_dim) of seed 003. Takes the tutorial's
+    (N, nz, 1, 1) noise (or (N, nz)), so both --arch values train and export alike."""
+
+    def __init__(self, start_filters=16, filter_size=5, latent_dim=100, nc=3):
+        super().__init__()
+        f = start_filters
+        # Projection: Dense(4 * 4 * (start_filters * 8)) + BatchNormalization, then Reshape
+        self.project = nn.Sequential(nn.Flatten(), nn.Linear(latent_dim, 4 * 4 * f * 8),
+                                     nn.BatchNorm1d(4 * 4 * f * 8))
+        self.main = nn.Sequential(
+            # state size. (f*8) x 4 x 4; decoding blocks upsample the image
+            *add_decoder_block(f * 8, f * 4, filter_size),   # (f*4) x 8 x 8
+            *add_decoder_block(f * 4, f * 2, filter_size),   # (f*2) x 16 x 16
+            *add_decoder_block(f * 2, f, filter_size),       # (f) x 32 x 32
+            *add_decoder_block(f, f, filter_size),           # (f) x 64 x 64
+            nn.Conv2d(f, nc, 5, padding=2),                  # Conv2D(3, kernel_size=5, 'same')
+            nn.Tanh(),                                       # (nc) x 64 x 64
+        )
+        self.start_filters = f
+
+    def forward(self, input):
+        x = self.project(input).view(-1, self.start_filters * 8, 4, 4)
+        return self.main(x)
+
+
+def make_generator(args):
+    if args.arch == "encoder-decoder":
+        return DecoderGenerator(args.net_capacity, args.filter_size, args.nz, args.nc)
+    return Generator(args.nz, args.ngf, args.nc, args.image_size)
+
+
 def build_models(args, device):
-    """Create netG and netD on the device and apply weights_init, as the tutorial does."""
-    netG = Generator(args.nz, args.ngf, args.nc, args.image_size).to(device)
-    netG.apply(weights_init)
-    netD = Discriminator(args.nc, args.ndf, args.image_size).to(device)
-    netD.apply(weights_init)
+    """Create netG and netD on the device and apply weights_init, as the tutorial does (seed
+    003's model gets Keras' initialisation). A WGAN-GP critic normalises each sample on its own:
+    the gradient penalty is per sample, which batch norm would mix (Gulrajani et al., sec. 4)."""
+    # layer norm over (C, H, W) with a scale and shift per channel
+    norm = (lambda c: nn.GroupNorm(1, c)) if args.loss == "wgan-gp" else nn.BatchNorm2d
+    netG = make_generator(args).to(device)
+    if args.arch == "encoder-decoder":
+        netD = EncoderDiscriminator(args.net_capacity, args.filter_size, args.nc, norm).to(device)
+        netG.apply(keras_init)
+        netD.apply(keras_init)
+    else:
+        netD = Discriminator(args.nc, args.ndf, args.image_size, norm).to(device)
+        netG.apply(weights_init)
+        netD.apply(weights_init)
     return netG, netD
+
+
+# -- 3c. Losses (--loss) and seed 003's failure signs ------------------------------------------
+def loss_D(output, label, criterion, loss, real):
+    """D's loss on one batch of its outputs (logits): the tutorial's criterion(output, label),
+    or the WGAN critic's -E[D(x)] / E[D(G(z))], or the hinge loss. Always in fp32."""
+    output = output.float()
+    if loss == "bce":
+        return criterion(output, label)
+    if loss == "hinge":
+        return F.relu(1.0 - output).mean() if real else F.relu(1.0 + output).mean()
+    return -output.mean() if real else output.mean()  # wgan-gp
+
+
+def loss_G(output, label, criterion, loss):
+    """G's loss: BCE with real labels (the tutorial), or -E[D(G(z))] (WGAN and hinge)."""
+    output = output.float()
+    return criterion(output, label) if loss == "bce" else -output.mean()
+
+
+def gradient_penalty(netD, real, fake, weight, generator=None):
+    """WGAN-GP (Gulrajani et al. 2017, eq. 3): weight * E[(||grad D(x_hat)||_2 - 1)^2] at random
+    points x_hat on the straight lines between real and fake samples. Runs in fp32 (no autocast):
+    its double backward is the part of WGAN-GP that low precision hurts."""
+    eps = torch.rand(real.size(0), 1, 1, 1, device=real.device, generator=generator)
+    x_hat = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
+    with torch.autocast(real.device.type, enabled=False):
+        out = netD(x_hat)
+    grad, = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def make_noise(n, args, device, generator=None):
+    """n latent vectors (n, nz, 1, 1): standard normal, the tutorial's torch.randn, or uniform
+    in [-1, 1] (--noise uniform)."""
+    if args.noise == "uniform":
+        return torch.rand(n, args.nz, 1, 1, device=device, generator=generator) * 2 - 1
+    return torch.randn(n, args.nz, 1, 1, device=device, generator=generator)
+
+
+def grad_norm(module):
+    """The total L2 norm of a module's gradients (seed 003 tip 7: monitor gradient sizes)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+
+
+class FailureWatch:
+    """Seed 003's two failure signs, each warned about once, with the knob that usually helps:
+    D's loss near its minimum for many iterations (D wins, G's gradients vanish: tip 8), and
+    generated samples that no longer vary (mode collapse: the batch's pixel-wise std far below
+    the real images')."""
+
+    def __init__(self, args, patience=200):
+        self.loss, self.patience, self.warned = args.loss, patience, set()
+        # the least BCE D can reach: with smoothing, the entropy of its real target
+        x = args.label_smoothing
+        self.d_floor = -(1 - x) * math.log(1 - x) - (x * math.log(x) if x else 0.0)
+        self.low_d = self.low_std = 0
+
+    def update(self, d_losses, fake_std, real_std):
+        """d_losses: D's losses since the last call; fake_std/real_std: pixel-wise std over the
+        batch (mean over pixels). Returns warnings to print (each kind once)."""
+        out = []
+        if self.loss != "wgan-gp":  # a critic's loss has no minimum to sit at
+            for d in d_losses:
+                self.low_d = self.low_d + 1 if d < self.d_floor + 0.01 else 0
+            if self.low_d >= self.patience and "d" not in self.warned:
+                self.warned.add("d")
+                out.append(f"Loss_D has stayed near its minimum for {self.low_d} iterations: D "
+                           f"wins and G's gradients vanish (seed 003 tip 8). Try a lower D "
+                           f"learning rate (--lr-d), more G steps (--g-updates 2), "
+                           f"--label-smoothing 0.1, or --loss wgan-gp")
+        self.low_std = self.low_std + len(d_losses) if fake_std < 0.1 * real_std else 0
+        if self.low_std >= self.patience and "std" not in self.warned:
+            self.warned.add("std")
+            out.append(f"generated samples are collapsing (pixel-wise std over the batch "
+                       f"{fake_std:.3f} against {real_std:.3f} for real images): mode collapse. "
+                       f"Try --loss wgan-gp, a lower G learning rate (--lr-g), or more D steps "
+                       f"(--d-updates 2)")
+        return out
 
 
 # -- 4. Training: the tutorial's loop, plus checkpoints, resume and progress lines -----------
@@ -471,6 +734,40 @@ def save_training_images(real_batch, path):
     plt.close(fig)
 
 
+def config_name(args):
+    """Seed 003's folder name for a configuration (plus the loss when it is not BCE)."""
+    if args.arch == "encoder-decoder":
+        name = f"gan_cap{args.net_capacity}_batch{args.batch_size}_filt{args.filter_size}"
+    else:
+        name = f"gan_dcgan_ngf{args.ngf}_ndf{args.ndf}_batch{args.batch_size}"
+    name += f"_disc{args.d_updates}_gen{args.g_updates}"
+    return name if args.loss == "bce" else f"{name}_{args.loss}"
+
+
+def save_progress_figure(modelG, modelD, args, total_it, folder, device):
+    """Seed 003's progress visualisation: 8 new fakes, each titled with D's score, saved as
+    <iteration>.jpg. Its own noise stream: the training's random numbers stay untouched."""
+    import matplotlib.pyplot as plt
+    num_vis = min(args.batch_size, 8)
+    noise = make_noise(num_vis, args, device, torch.Generator(device).manual_seed(args.seed + total_it))
+    modelG.eval(), modelD.eval()  # Keras' predict(): inference mode
+    with torch.no_grad():
+        imgs_fake = modelG(noise)
+        disc_score = modelD(imgs_fake).view(-1).float()
+    modelG.train(), modelD.train()
+    if args.loss == "bce":
+        disc_score = torch.sigmoid(disc_score)  # the seed's sigmoid output (for other losses: the score)
+    fig = plt.figure(figsize=(num_vis * 3, 3))
+    for b in range(num_vis):
+        plt.subplot(1, num_vis, b + 1)
+        plt.title(str(round(float(disc_score[b]), 3)))
+        plt.imshow(np.transpose((imgs_fake[b].float().cpu().numpy() * 0.5 + 0.5).clip(0, 1), (1, 2, 0)).squeeze(),
+                   cmap="gray" if args.nc == 1 else None)
+        plt.axis("off")
+    fig.savefig(os.path.join(folder, str(total_it).zfill(10) + '.jpg'), format='jpg', bbox_inches='tight')
+    plt.close(fig)
+
+
 # -- 6. Generate: samples from a saved generator, without training ---------------------------
 def generate(args, plt):
     netG = load_generator(args.generate)
@@ -500,6 +797,74 @@ def generate(args, plt):
             path = save_image_grid(walk, os.path.join(out, "interpolation.png"), nrow=args.interpolate)
             print(f"wrote {path} ({args.interpolate} steps)")
     return 0
+
+
+# -- 7. Evaluation: FID (--fid), with torch-fidelity's Inception network --------------------
+def fid_extractor(args, device):
+    """torch-fidelity's InceptionV3 (the TensorFlow FID network, 2048 pool features): uint8
+    images in, features out. Every way of not having it is one clear error."""
+    try:
+        from torch_fidelity.feature_extractor_inceptionv3 import (URL_INCEPTION_V3,
+                                                                   FeatureExtractorInceptionV3)
+    except ImportError:
+        fail("--fid needs torch-fidelity: pip install -r requirements-fid.txt")
+    path = args.fid_weights
+    if path is None:  # torch.hub's cache, where torch-fidelity itself would keep it
+        path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(URL_INCEPTION_V3))
+        if not os.path.isfile(path):
+            print(f"fid: downloading {URL_INCEPTION_V3}", flush=True)
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                torch.hub.download_url_to_file(URL_INCEPTION_V3, path, progress=False)
+            except Exception as e:
+                fail(f"cannot download the FID Inception weights ({type(e).__name__}: "
+                     f"{str(e)[:120]}); on an offline machine, fetch {URL_INCEPTION_V3} "
+                     f"elsewhere and pass --fid-weights PATH (or put it at {path})")
+    elif not os.path.isfile(path):
+        fail(f"--fid-weights {path} does not exist; it is {URL_INCEPTION_V3}, downloaded")
+    try:
+        model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                            feature_extractor_weights_path=path)
+    except Exception as e:
+        fail(f"{path} is not torch-fidelity's Inception weights file ({type(e).__name__}: "
+             f"{str(e).splitlines()[0][:120]})")
+    return model.to(device)
+
+
+def to_uint8(images):
+    """[-1, 1] floats to the 0..255 images an FID network expects (3 channels)."""
+    u8 = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return u8.expand(-1, 3, -1, -1) if u8.shape[1] == 1 else u8
+
+
+def fid_stats(extractor, batches, device):
+    """Mean and covariance of the extractor's features over uint8 batches."""
+    with torch.no_grad():
+        features = [extractor(b.to(device))[0].double().cpu() for b in batches]
+    return gaussian_stats(torch.cat(features))
+
+
+def real_fid_batches(dataset, n, seed, batch=100):
+    """n real images (a fixed random choice) as uint8 batches."""
+    pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
+    for chunk in pick.split(batch):
+        if isinstance(dataset, torch.Tensor):  # the cache: uint8 already
+            u8 = dataset[chunk.to(dataset.device)].cpu()
+            yield u8.expand(-1, 3, -1, -1) if u8.shape[1] == 1 else u8
+        else:
+            images = [x for x, ok in map(dataset.__getitem__, chunk.tolist()) if ok]
+            if images:
+                yield to_uint8(torch.stack(images))
+
+
+def fake_fid_batches(modelG, n, args, device, batch=100):
+    """n generated images (eval mode, a noise stream of their own) as uint8 batches."""
+    gen = torch.Generator(device).manual_seed(args.seed + 1)
+    modelG.eval()
+    with torch.no_grad():
+        for start in range(0, n, batch):
+            yield to_uint8(modelG(make_noise(min(batch, n - start), args, device, gen)).cpu())
+    modelG.train()
 
 
 def main(argv=None):
@@ -544,7 +909,10 @@ def train(args, plt, device, rank, world):
     set_seed(manualSeed)
     print(f"device: {device}" + (f" x {world} processes (torchrun, DDP)" if world > 1 else ""))
     print("arguments: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                                   if v is not None and v is not False))
+                                   if v is not None and v is not False and k != "implied"))
+    if args.implied:
+        print(f"defaults implied by --arch {args.arch} --loss {args.loss}: "
+              + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in args.implied.items()))
     nz, num_epochs = args.nz, args.epochs
     # --amp: bf16 autocast by default on CUDA; fp16 with one GradScaler per optimizer
     amp = args.amp or ("bf16" if device.type == "cuda" else "off")
@@ -553,19 +921,22 @@ def train(args, plt, device, rank, world):
     if args.sync_bn and not (world > 1 and device.type == "cuda"):
         fail("--sync-bn needs torchrun with several CUDA GPUs (SyncBatchNorm has no CPU version)")
 
+    # --fid: the Inception network first, so a missing package or file stops the run at once
+    extractor = fid_extractor(args, device) if args.fid and master else None
+
     # -- Data ------------------------------------------------------------------------------
     if args.download and master:
         download_celeba(args.dataroot)
     if args.download and world > 1:
         dist.barrier()
-    paths = find_images(args.dataroot)
+    paths = find_images(args.dataroot)[:args.num_load]  # --num-load: the first N (seed 003)
     use = use_cache(paths, args, device) if master else None
     if world > 1:  # rank 0 decides for all (free memory differs from moment to moment)
         decision = [use]
         dist.broadcast_object_list(decision, src=0)
         use = decision[0]
     if use:  # --cache: decoded uint8 images, normalised on the device
-        path, key = cache_path(args), cache_key(paths, args)
+        path, key = cache_path(args, len(paths)), cache_key(paths, args)
         images, skipped = load_cache(path, key) if master else (None, None)
         if master and images is None:
             print(f"cache: building {path} ({skipped})")
@@ -620,17 +991,20 @@ def train(args, plt, device, rank, world):
         netG, netD = DDP(netG, device_ids=ids), DDP(netD, device_ids=ids)
     if args.compile:  # --compile: fused kernels after a slow first iteration or two
         netG, netD = torch.compile(netG), torch.compile(netD)
-    # Initialize the loss function (BCELoss on logits, see Discriminator)
+    # Initialize the loss function (BCELoss on logits, see Discriminator; --loss: see loss_D)
     criterion = nn.BCEWithLogitsLoss()
     # Create batch of latent vectors that we will use to visualize the progression of the generator
-    fixed_noise = torch.randn(64, nz, 1, 1, device=device)
+    fixed_noise = make_noise(64, args, device)
     # Establish convention for real and fake labels during training
     real_label = 1.
     fake_label = 0.
-    # Setup Adam optimizers for both G and D
+    # --label-smoothing: one-sided, only D's targets for real images (seed 003 tip 6)
+    real_target = real_label - args.label_smoothing
+    # Setup Adam optimizers for both G and D (--lr-d/--lr-g: separate rates, TTUR)
     fused = device.type == "cuda"  # one kernel per step; with fp16 no host sync in GradScaler.step
-    optimizerD = optim.Adam(modelD.parameters(), lr=args.lr, betas=(args.beta1, 0.999), fused=fused)
-    optimizerG = optim.Adam(modelG.parameters(), lr=args.lr, betas=(args.beta1, 0.999), fused=fused)
+    betas = (args.beta1, args.beta2)
+    optimizerD = optim.Adam(modelD.parameters(), lr=args.lr_d, betas=betas, fused=fused)
+    optimizerG = optim.Adam(modelG.parameters(), lr=args.lr_g, betas=betas, fused=fused)
     # --amp: autocast for the forward passes; with fp16 a GradScaler per optimizer
     autocast = lambda: torch.autocast(device.type, dtype=torch.float16 if amp == "fp16" else torch.bfloat16,
                                       enabled=amp != "off")
@@ -640,6 +1014,13 @@ def train(args, plt, device, rank, world):
     # rank draws the whole global batch of noise (and takes its share): the same stream everywhere.
     noise_rng = torch.Generator(device).manual_seed(manualSeed)
     share = args.batch_size // world
+    # D's outputs are logits: the printed D(x), D(G(z)) are the tutorial's probabilities; a
+    # critic's (wgan-gp, hinge) are its raw scores
+    score = lambda out: (torch.sigmoid(out.detach().float()) if args.loss == "bce" else out.detach().float()).mean()
+    watch = FailureWatch(args)  # seed 003's failure signs, warned about once each
+    # before the first iteration: with --d-updates N, G steps only every N-th iteration
+    errG = D_G_z2 = gnorm_D = gnorm_G = torch.zeros((), device=device)
+    real_stats = []  # --fid: the real images' feature statistics, computed once
 
     # Lists to keep track of progress
     img_list = []  # uint8 grids (smaller checkpoints than the tutorial's float grids)
@@ -663,6 +1044,9 @@ def train(args, plt, device, rank, world):
                   f"--epochs to train more. Writing the results again.")
     if master:
         metrics = MetricsCSV(os.path.join(out, "metrics.csv"), append=bool(args.resume))
+        progress_dir = os.path.join(out, "visualization", config_name(args))  # seed 003's ROOT_DIR
+        if args.progress_every:
+            os.makedirs(progress_dir, exist_ok=True)
 
     # Plot some training images (the first readable ones of the first epoch's order)
     peek = epoch_order(n, manualSeed, 0)[:256]
@@ -685,6 +1069,19 @@ def train(args, plt, device, rank, world):
                     "scalerD": scalerD.state_dict(), "scalerG": scalerG.state_dict()}
         atomic_save(checkpoint_state(modelG, modelD, optimizerG, optimizerD, noise_rng, progress, args),
                     os.path.join(out, "checkpoint.pt"))
+
+    def evaluate_fid(epoch):
+        """--fid N: FID of N generated against N real images, printed and into metrics.csv."""
+        count = min(args.fid, n)
+        t0 = time.perf_counter()
+        if not real_stats:  # the real images' statistics, once per run
+            real_stats.extend(fid_stats(extractor, real_fid_batches(dataset, count, manualSeed), device))
+        mu, sigma = fid_stats(extractor, fake_fid_batches(modelG, count, args, device), device)
+        fid = frechet_distance(mu, sigma, *real_stats)
+        print(f"FID: {fid:.2f} ({count} generated vs {count} real images, torch-fidelity's "
+              f"InceptionV3, {time.perf_counter() - t0:.0f} s)", flush=True)
+        metrics.write(epoch=epoch, iteration=iters, fid=round(fid, 3))
+        return fid
 
     def sample_fixed():
         # The tutorial samples in train mode, which normalises with this batch's statistics and
@@ -711,6 +1108,7 @@ def train(args, plt, device, rank, world):
                     flip = torch.rand(args.batch_size, device=device, generator=noise_rng)
                     flip = flip[rank * share:rank * share + len(real_cpu)] < 0.5
                     real_cpu = torch.where(flip.view(-1, 1, 1, 1), real_cpu.flip(3), real_cpu)
+                log_now = i % args.log_every == 0 or i == batches_per_epoch - 1
                 ############################
                 # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
                 ###########################
@@ -719,19 +1117,19 @@ def train(args, plt, device, rank, world):
                 b_size = real_cpu.size(0)
                 # The tutorial's torch.full((b_size,), 1) makes an integer tensor on current
                 # PyTorch, which BCELoss refuses: the labels are floats here.
-                label = torch.full((b_size,), real_label, dtype=torch.float, device=device)
+                label = torch.full((b_size,), real_target, dtype=torch.float, device=device)
                 # Forward pass real batch through D
                 with autocast():
                     output = netD(real_cpu).view(-1)
                 # Calculate loss on all-real batch (in fp32)
-                errD_real = criterion(output.float(), label)
+                errD_real = loss_D(output, label, criterion, args.loss, real=True)
                 # Calculate gradients for D in backward pass
                 scalerD.scale(errD_real).backward()
-                D_x = torch.sigmoid(output.detach().float()).mean()
+                D_x = score(output)
 
                 ## Train with all-fake batch
-                # Generate batch of latent vectors
-                noise = torch.randn(args.batch_size, nz, 1, 1, device=device, generator=noise_rng)
+                # Generate batch of latent vectors (every rank draws the global batch, takes its share)
+                noise = make_noise(args.batch_size, args, device, noise_rng)
                 noise = noise[rank * share:rank * share + b_size]
                 # Generate fake image batch with G
                 with autocast():
@@ -741,12 +1139,19 @@ def train(args, plt, device, rank, world):
                 with autocast():
                     output = netD(fake.detach()).view(-1)
                 # Calculate D's loss on the all-fake batch
-                errD_fake = criterion(output.float(), label)
+                errD_fake = loss_D(output, label, criterion, args.loss, real=False)
                 # Calculate the gradients for this batch, accumulated (summed) with previous gradients
                 scalerD.scale(errD_fake).backward()
-                D_G_z1 = torch.sigmoid(output.detach().float()).mean()
+                D_G_z1 = score(output)
                 # Compute error of D as sum over the fake and the real batches
                 errD = errD_real.detach() + errD_fake.detach()
+                if args.loss == "wgan-gp":  # --loss wgan-gp: the gradient penalty joins D's loss
+                    gp = gradient_penalty(netD, real_cpu, fake.detach(), args.gp_weight, noise_rng)
+                    scalerD.scale(gp).backward()
+                    errD = errD + gp.detach()
+                if log_now:  # seed 003 tip 7: gradient sizes (unscaled first under fp16)
+                    scalerD.unscale_(optimizerD)
+                    gnorm_D = grad_norm(modelD)
                 # Update D
                 scalerD.step(optimizerD)
                 scalerD.update()
@@ -754,25 +1159,35 @@ def train(args, plt, device, rank, world):
                 ############################
                 # (2) Update G network: maximize log(D(G(z)))
                 ###########################
-                netG.zero_grad(set_to_none=True)
-                label.fill_(real_label)  # fake labels are real for generator cost
-                # Since we just updated D, perform another forward pass of all-fake batch through D
-                with autocast():
-                    output = netD(fake).view(-1)
-                # Calculate G's loss based on this output
-                errG = criterion(output.float(), label)
-                # Calculate gradients for G
-                scalerG.scale(errG).backward()
-                D_G_z2 = torch.sigmoid(output.detach().float()).mean()
-                # Update G
-                scalerG.step(optimizerG)
-                scalerG.update()
+                # --d-updates N: G steps after every N-th D step, --g-updates M: M steps each
+                if (i + 1) % args.d_updates == 0 or i == batches_per_epoch - 1:
+                    for g_step in range(args.g_updates):
+                        netG.zero_grad(set_to_none=True)
+                        label.fill_(real_label)  # fake labels are real for generator cost
+                        if g_step > 0:  # further G steps on new noise (seed 003's GEN_UPDATES)
+                            noise = make_noise(args.batch_size, args, device, noise_rng)
+                            with autocast():
+                                fake = netG(noise[rank * share:rank * share + b_size])
+                        # Since we just updated D, perform another forward pass of all-fake batch through D
+                        with autocast():
+                            output = netD(fake).view(-1)
+                        # Calculate G's loss based on this output
+                        errG = loss_G(output, label, criterion, args.loss)
+                        # Calculate gradients for G
+                        scalerG.scale(errG).backward()
+                        D_G_z2 = score(output)
+                        if log_now:
+                            scalerG.unscale_(optimizerG)
+                            gnorm_G = grad_norm(modelG)
+                        # Update G
+                        scalerG.step(optimizerG)
+                        scalerG.update()
+                    errG = errG.detach()
 
                 # Save Losses for plotting later (as tensors: no host sync per iteration)
-                stats.append(torch.stack([errD, errG.detach(), D_x, D_G_z1, D_G_z2]))
+                stats.append(torch.stack([errD, errG, D_x, D_G_z1, D_G_z2]))
                 seen += b_size * world
                 last = epoch == num_epochs - 1 and i == batches_per_epoch - 1
-                log_now = i % args.log_every == 0 or i == batches_per_epoch - 1
                 if world == 1:
                     stop = ctrl_c.requested or args.dry_run
                 else:  # all ranks must stop at the same iteration: they agree at log steps
@@ -784,23 +1199,33 @@ def train(args, plt, device, rank, world):
                     D_losses.extend(r[0] for r in rows)
                     G_losses.extend(r[1] for r in rows)
                     loss_d, loss_g, d_x, d_g_z1, d_g_z2 = rows[-1]
+                    fake_std, real_std = (x.detach().float().std(0).mean().item() for x in (fake, real_cpu))
+                    gnorm_d, gnorm_g = gnorm_D.item(), gnorm_G.item()
                     rate = seen / (time.perf_counter() - t_log)
                     left = (num_epochs - epoch - 1) * batches_per_epoch + batches_per_epoch - i - 1
-                    print('[%d/%d][%d/%d]\tLoss_D: %.4f\tLoss_G: %.4f\tD(x): %.4f\tD(G(z)): %.4f / %.4f'
-                          '\t%.1f img/s\tETA %s'
-                          % (epoch, num_epochs, i, batches_per_epoch, loss_d, loss_g, d_x,
-                             d_g_z1, d_g_z2, rate, format_eta(left * args.batch_size / rate)),
-                          flush=True)
+                    if args.loss == "bce":
+                        line = 'D(x): %.4f\tD(G(z)): %.4f / %.4f' % (d_x, d_g_z1, d_g_z2)
+                    else:  # a critic's scores are no probabilities; E[D(x)] - E[D(G(z))] estimates
+                        # the Wasserstein distance (wgan-gp) or the margin (hinge)
+                        line = 'W: %.4f\tD(x): %.3f\tD(G(z)): %.3f' % (d_x - d_g_z1, d_x, d_g_z1)
+                    print('[%d/%d][%d/%d]\tLoss_D: %.4f\tLoss_G: %.4f\t%s\t%.1f img/s\tETA %s'
+                          % (epoch, num_epochs, i, batches_per_epoch, loss_d, loss_g, line,
+                             rate, format_eta(left * args.batch_size / rate)), flush=True)
                     if master:
                         metrics.write(epoch=epoch, iteration=iters, loss_d=round(loss_d, 5),
                                       loss_g=round(loss_g, 5), d_x=round(d_x, 4),
                                       d_g_z1=round(d_g_z1, 4), d_g_z2=round(d_g_z2, 4),
-                                      images_per_sec=round(rate, 1))
+                                      grad_norm_d=round(gnorm_d, 5), grad_norm_g=round(gnorm_g, 5),
+                                      fake_std=round(fake_std, 4), images_per_sec=round(rate, 1), fid="")
+                        for warning in watch.update([r[0] for r in rows], fake_std, real_std):
+                            print(f"warning: {warning}", file=sys.stderr, flush=True)
                     t_log, seen = time.perf_counter(), 0
 
                 # Check how the generator is doing by saving G's output on fixed_noise
                 if master and ((iters % args.sample_every == 0) or last or (stop and not img_list)):
                     sample_fixed()
+                if master and args.progress_every and iters % args.progress_every == 0:
+                    save_progress_figure(modelG, modelD, args, iters, progress_dir, device)
 
                 iters += 1
                 if stop:
@@ -818,6 +1243,9 @@ def train(args, plt, device, rank, world):
                 break
             start_batch = 0
             save_checkpoint(epoch + 1, 0)
+            if extractor is not None and args.fid_every and (epoch + 1) % args.fid_every == 0 \
+                    and epoch < num_epochs - 1:
+                evaluate_fid(epoch)
     if stopped:
         if master:
             print(f"stopped; checkpoint saved. Continue with: --resume "
@@ -833,11 +1261,13 @@ def train(args, plt, device, rank, world):
     save_progress_gif([g.float() / 255 for g in img_list], os.path.join(out, "progress.gif"))
     save_real_vs_fake(real_batch, img_list[-1].float() / 255, os.path.join(out, "real_vs_fake.png"))
     # A plain Generator with the trained weights: no DDP, SyncBN, compile or NHWC in the .pt2
-    exportG = Generator(args.nz, args.ngf, args.nc, args.image_size).to(device).eval()
+    exportG = make_generator(args).to(device).eval()
     exportG.load_state_dict(modelG.state_dict())
     with torch.no_grad():
         save_image_grid(exportG(fixed_noise).float().cpu(), os.path.join(out, "fake_samples.png"))
     export_generator(exportG, (torch.randn(2, nz, 1, 1, device=device),), os.path.join(out, "generator.pt2"))
+    if extractor is not None:
+        evaluate_fid(num_epochs - 1)
     if args.show:
         plt.show()
     print(f"wrote {out}/: generator.pt2, checkpoint.pt, metrics.csv, training_images.png, "

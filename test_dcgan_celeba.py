@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -254,6 +255,15 @@ def bad_inputs(tmp):
         (["--amp", "fp16", "--dataroot", tmp / "data"], "--amp bf16"),
         (["--amp", "fp32"], "--amp"),
         (["--sync-bn", "--dataroot", tmp / "data"], "torchrun"),
+        # issue 7
+        (["--arch", "encoder-decoder", "--image-size", 32], "--image-size 64"),
+        (["--arch", "stylegan"], "--arch"),
+        (["--loss", "wgan"], "--loss"),
+        (["--filter-size", 4], "odd"),
+        (["--label-smoothing", 1], "[0, 1)"),
+        (["--label-smoothing", 0.1, "--loss", "hinge"], "--loss bce"),
+        (["--fid-every", 1], "--fid N"),
+        (["--fid", 4, "--fid-weights", tmp / "missing.pth", "--dataroot", tmp / "data"], "does not exist"),
     ]
 
 
@@ -292,7 +302,7 @@ def test_cache_holds_exactly_what_the_tutorials_transform_gives(tmp_path):
     data = make_faces(tmp_path / "celeba", n=5, corrupt=False)
     paths = dcgan_celeba.find_images(data)
     args = dcgan_celeba.parse_args(["--dataroot", data, "--image-size", "32", "--workers", "0"])
-    images, skipped = dcgan_celeba.build_cache(paths, args, dcgan_celeba.cache_path(args))
+    images, skipped = dcgan_celeba.build_cache(paths, args, dcgan_celeba.cache_path(args, len(paths)))
     tf = dcgan_celeba.transforms
     tutorial = tf.Compose([tf.Resize(32), tf.CenterCrop(32), tf.ToTensor(), tf.Normalize((0.5,) * 3, (0.5,) * 3)])
     for path, u8 in zip(paths, images):
@@ -395,3 +405,198 @@ def test_torchrun_ctrl_c_on_one_rank_stops_every_rank_with_a_loadable_checkpoint
     assert "exitcode: 130" in rest  # every rank exits 130, as a single process does
     c = ckpt(out / "checkpoint.pt")
     assert c["epoch"] == 1 and c["iters"] > 4 and len(c["G_losses"]) == c["iters"]  # mid-epoch 2
+
+
+
+# -- issue 7: seed 003's model, losses, troubleshooting knobs and FID ----------------------------
+def test_seed003_model_has_the_keras_parameter_counts_and_shapes_64_in_64_out():
+    netG, netD = dcgan_celeba.DecoderGenerator(16, 5, 100, 3), dcgan_celeba.EncoderDiscriminator(16, 5, 3)
+    # trainable parameters of seed 003's Keras models (NET_CAPACITY 16, FILTER_SIZE 5), by hand:
+    # G: Dense 100*2048+2048, BN 2*2048, Deconv 25*128*64+64, BN 128, 25*64*32+32, BN 64,
+    #    25*32*16+16, BN 32, 25*16*16+16, BN 32, Conv 25*16*3+3
+    assert sum(p.numel() for p in netG.parameters()) == 487731
+    # D: per block Conv + BN + Conv(stride 2) + BN, filters 16, 32, 64, 128; Dense 128+1
+    assert sum(p.numel() for p in netD.parameters()) == 815569
+    sizes = []
+    for m in netD.main:
+        if isinstance(m, torch.nn.LeakyReLU):
+            m.register_forward_hook(lambda mod, i, o: sizes.append(tuple(o.shape[1:])))
+    for m in netG.main:
+        if isinstance(m, torch.nn.LeakyReLU):
+            m.register_forward_hook(lambda mod, i, o: sizes.append(tuple(o.shape[1:])))
+    fake = netG(torch.randn(2, 100, 1, 1))
+    assert fake.shape == (2, 3, 64, 64) and fake.abs().max() <= 1
+    assert netD(fake).shape == (2, 1)
+    assert sizes == [(64, 8, 8), (32, 16, 16), (16, 32, 32), (16, 64, 64),   # G's decoder blocks
+                     (16, 32, 32), (32, 16, 16), (64, 8, 8), (128, 4, 4)]    # D's encoder blocks
+
+
+def test_gradient_penalty_matches_hand_computed_values():
+    x = torch.randn(3, 1, 2, 2)
+    # a linear critic D(x) = w.x + b has gradient w everywhere: GP = 10 * (||w|| - 1)^2 = 10 * 4^2
+    linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 1))
+    with torch.no_grad():
+        linear[0 + 1].weight.copy_(torch.tensor([[3.0, 4.0, 0.0, 0.0]]))
+    assert dcgan_celeba.gradient_penalty(linear, x, torch.randn(3, 1, 2, 2), 10.0).item() == pytest.approx(160.0)
+
+    # D(x) = sum(x^2): gradient 2 x_hat; with real == fake, x_hat = x whatever eps is drawn
+    class Square(torch.nn.Module):
+        def forward(self, x):
+            return (x ** 2).flatten(1).sum(1)
+    expected = 2.0 * ((2 * x.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    gp = dcgan_celeba.gradient_penalty(Square(), x, x.clone(), 2.0)
+    assert gp.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert gp.requires_grad is False or gp.grad_fn is not None  # differentiable: it trains D
+
+
+def test_label_smoothing_changes_only_ds_real_targets(tmp_path, monkeypatch):
+    data = make_faces(tmp_path / "celeba", n=8, corrupt=False)
+    seen = {"D_real": set(), "D_fake": set(), "G": set()}
+    real_loss_D, real_loss_G = dcgan_celeba.loss_D, dcgan_celeba.loss_G
+
+    def spy_D(output, label, criterion, loss, real):
+        seen["D_real" if real else "D_fake"].update(label.tolist())
+        return real_loss_D(output, label, criterion, loss, real)
+
+    def spy_G(output, label, criterion, loss):
+        seen["G"].update(label.tolist())
+        return real_loss_G(output, label, criterion, loss)
+    monkeypatch.setattr(dcgan_celeba, "loss_D", spy_D)
+    monkeypatch.setattr(dcgan_celeba, "loss_G", spy_G)
+    assert in_process("--dataroot", data, "--image-size", 32, "--batch-size", 4, "--workers", 0,
+                      "--ngf", 8, "--ndf", 8, "--dry-run", "--label-smoothing", 0.1,
+                      "--out", tmp_path / "o") == 0
+    assert [round(t, 6) for t in seen["D_real"]] == [0.9] and seen["D_fake"] == {0.0} and seen["G"] == {1.0}
+
+
+@pytest.mark.parametrize("arch,loss", [("dcgan", "wgan-gp"), ("dcgan", "hinge"),
+                                       ("encoder-decoder", "bce"), ("encoder-decoder", "wgan-gp")])
+def test_each_arch_and_loss_trains_a_tiny_epoch_and_writes_its_outputs(tmp_path, capsys, arch, loss):
+    data = make_faces(tmp_path / "celeba", n=8, corrupt=False)
+    flags = ["--dataroot", data, "--workers", 0, "--arch", arch, "--loss", loss, "--batch-size", 4,
+             "--log-every", 1, "--ngf", 8, "--ndf", 8, "--net-capacity", 4, "--image-size",
+             64 if arch == "encoder-decoder" else 32]
+    assert in_process(*flags, "--out", tmp_path / "dry", "--dry-run") == 0
+    out = tmp_path / "run"
+    assert in_process(*flags, "--out", out, "--epochs", 1, "--d-updates", 2, "--g-updates", 2,
+                      "--lr-d", 4e-4, "--lr-g", 1e-4, "--noise", "uniform") == 0
+    printed = capsys.readouterr().out
+    if loss == "wgan-gp":
+        assert "defaults implied by" in printed and "--beta1 0.0 --beta2 0.9" in printed
+        assert "\tW: " in printed and "D(G(z)): " in printed
+        critic = dcgan_celeba.build_models(dcgan_celeba.parse_args(["--arch", arch, "--loss", loss]),
+                                           torch.device("cpu"))[1]
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in critic.modules())  # layer norm
+    c = ckpt(out / "checkpoint.pt")
+    assert c["optimizerD"]["param_groups"][0]["lr"] == 4e-4 and c["optimizerG"]["param_groups"][0]["lr"] == 1e-4
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(float(r["grad_norm_d"]) > 0 for r in rows)
+    assert float(rows[-1]["grad_norm_g"]) > 0 and float(rows[-1]["fake_std"]) > 0
+    g = torch.export.load(str(out / "generator.pt2")).module()
+    size = 64 if arch == "encoder-decoder" else 32
+    assert g(torch.rand(3, 100, 1, 1) * 2 - 1).shape == (3, 3, size, size)
+    if arch == "encoder-decoder":  # seed 003's progress figures, in its configuration's folder
+        name = "gan_cap4_batch4_filt5_disc2_gen2" + ("" if loss == "bce" else "_" + loss)
+        figures = sorted(os.listdir(tmp_path / "dry" / "visualization" / "gan_cap4_batch4_filt5_disc1_gen1" if loss == "bce"
+                                    else tmp_path / "dry" / "visualization" / "gan_cap4_batch4_filt5_disc5_gen1_wgan-gp"))
+        assert figures == ["0000000000.jpg"]
+        assert os.path.isdir(out / "visualization" / name)
+
+
+def test_wgan_gp_with_d_updates_resumes_exactly(tmp_path):
+    data = make_faces(tmp_path / "celeba", n=12, corrupt=False)
+    flags = ["--dataroot", data, "--image-size", 32, "--batch-size", 4, "--workers", 0,
+             "--ngf", 8, "--ndf", 8, "--loss", "wgan-gp", "--d-updates", 2]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert in_process(*flags, "--out", a, "--epochs", 2, "--checkpoint-every", 1) == 0
+    assert in_process(*flags, "--out", b, "--epochs", 2, "--checkpoint-every", 2, "--dry-run") == 0
+    assert in_process(*flags, "--out", b, "--epochs", 2, "--resume", b / "checkpoint.pt") == 0
+    ca, cb = ckpt(a / "checkpoint.pt"), ckpt(b / "checkpoint.pt")
+    assert_same_weights(ca["netG"], cb["netG"])
+    assert_same_weights(ca["netD"], cb["netD"])
+    assert ca["D_losses"] == cb["D_losses"] and len(ca["D_losses"]) == 6
+
+
+def test_failure_watch_warns_once_about_vanishing_gradients_and_collapse():
+    args = dcgan_celeba.parse_args([])
+    watch = dcgan_celeba.FailureWatch(args, patience=100)
+    assert watch.update([1.2] * 500, 0.4, 0.5) == []  # a healthy run: nothing
+    assert watch.update([0.001] * 99, 0.4, 0.5) == []
+    first = watch.update([0.001], 0.4, 0.5)
+    assert len(first) == 1 and "vanish" in first[0] and "--lr-d" in first[0]
+    assert watch.update([0.001] * 300, 0.4, 0.5) == []  # once only
+    collapsed = watch.update([1.0] * 100, 0.01, 0.5)
+    assert len(collapsed) == 1 and "collaps" in collapsed[0] and "--loss wgan-gp" in collapsed[0]
+    # with smoothing 0.1, D's BCE cannot go below ~0.325: sitting there is the same sign
+    smooth = dcgan_celeba.FailureWatch(dcgan_celeba.parse_args(["--label-smoothing", "0.1"]), patience=10)
+    assert smooth.update([0.33] * 10, 0.4, 0.5) and not smooth.update([0.33] * 10, 0.4, 0.5)
+    # a WGAN critic's loss has no floor to sit at
+    critic = dcgan_celeba.FailureWatch(dcgan_celeba.parse_args(["--loss", "wgan-gp"]), patience=10)
+    assert critic.update([0.0] * 50, 0.4, 0.5) == []
+
+
+class TinyFeatures(torch.nn.Module):
+    """A stand-in for the Inception network with its calling convention (uint8 in, a tuple of
+    features out), buildable offline."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 4, 4), torch.nn.ReLU(),
+                                       torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+
+    def forward(self, x):
+        assert x.dtype == torch.uint8 and x.shape[1] == 3
+        return (self.net(x.float() / 255),)
+
+
+def test_fid_plumbing_writes_fid_rows_and_real_vs_real_is_zero(tmp_path, monkeypatch, capsys):
+    data = make_faces(tmp_path / "celeba", n=40, corrupt=False)
+    monkeypatch.setattr(dcgan_celeba, "fid_extractor", lambda args, device: TinyFeatures())
+    out = tmp_path / "o"
+    assert in_process("--dataroot", data, "--image-size", 32, "--batch-size", 8, "--workers", 0,
+                      "--ngf", 8, "--ndf", 8, "--epochs", 2, "--fid", 40, "--fid-every", 1,
+                      "--out", out) == 0
+    assert capsys.readouterr().out.count("FID: ") == 2
+    with open(out / "metrics.csv") as f:
+        fids = [float(r["fid"]) for r in csv.DictReader(f) if r["fid"]]
+    assert len(fids) == 2 and all(np.isfinite(fids)) and min(fids) > 0
+    images = torch.from_numpy(np.stack([np.asarray(Image.open(os.path.join(data, "img_align_celeba", p)).resize((32, 32)))
+                                        for p in sorted(os.listdir(os.path.join(data, "img_align_celeba")))])).permute(0, 3, 1, 2)
+    stats = dcgan_celeba.fid_stats(TinyFeatures(), images.split(16), torch.device("cpu"))
+    assert common.frechet_distance(*stats, *stats) == pytest.approx(0.0, abs=1e-6)
+    assert max(fids) > 10 * common.frechet_distance(*stats, *dcgan_celeba.fid_stats(
+        TinyFeatures(), images.flip(0).split(7), torch.device("cpu")))  # batching changes nothing
+
+
+def test_frechet_distance_matches_torch_fidelitys():
+    metric_fid = pytest.importorskip("torch_fidelity.metric_fid")
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 16)), rng.normal(0.3, 1.5, size=(300, 16))
+    ours = common.frechet_distance(*common.gaussian_stats(a), *common.gaussian_stats(b))
+    theirs = metric_fid.fid_statistics_to_metric(metric_fid.fid_features_to_statistics(torch.from_numpy(a)),
+                                                 metric_fid.fid_features_to_statistics(torch.from_numpy(b)),
+                                                 verbose=False)["frechet_inception_distance"]
+    assert ours == pytest.approx(theirs, rel=1e-6)
+
+
+def test_fid_errors_missing_package_offline_and_bad_weights_are_one_line(tmp_path, monkeypatch, capsys):
+    data = make_faces(tmp_path / "celeba", n=4, corrupt=False)
+    flags = ["--dataroot", data, "--image-size", 32, "--workers", 0, "--dry-run", "--fid", 4,
+             "--out", tmp_path / "o"]
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "torch_fidelity", None)  # as if not installed
+        m.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", None)
+        assert in_process(*flags) == 2
+        assert "pip install -r requirements-fid.txt" in capsys.readouterr().err
+    pytest.importorskip("torch_fidelity")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no weights cached
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # and no network, even on CI
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert in_process(*flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--fid-weights" in err[-1] and "Traceback" not in err[-1]
+    (tmp_path / "bad.pth").write_bytes(b"not a state dict")
+    assert in_process(*flags, "--fid-weights", tmp_path / "bad.pth") == 2
+    assert "not torch-fidelity's Inception weights" in capsys.readouterr().err
