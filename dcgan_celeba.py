@@ -1205,9 +1205,10 @@ def train(args, plt, device, rank, world):
                     left = (num_epochs - epoch - 1) * batches_per_epoch + batches_per_epoch - i - 1
                     if args.loss == "bce":
                         line = 'D(x): %.4f\tD(G(z)): %.4f / %.4f' % (d_x, d_g_z1, d_g_z2)
-                    else:  # a critic's scores are no probabilities; E[D(x)] - E[D(G(z))] estimates
-                        # the Wasserstein distance (wgan-gp) or the margin (hinge)
-                        line = 'W: %.4f\tD(x): %.3f\tD(G(z)): %.3f' % (d_x - d_g_z1, d_x, d_g_z1)
+                    elif args.loss == "wgan-gp":  # E[D(x)] - E[D(G(z))]: the critic's estimate
+                        line = 'W: %.4f' % (d_x - d_g_z1)  # of the Wasserstein distance
+                    else:  # hinge: D's raw scores (no probabilities), signed
+                        line = 'D(x): %+.3f\tD(G(z)): %+.3f / %+.3f' % (d_x, d_g_z1, d_g_z2)
                     print('[%d/%d][%d/%d]\tLoss_D: %.4f\tLoss_G: %.4f\t%s\t%.1f img/s\tETA %s'
                           % (epoch, num_epochs, i, batches_per_epoch, loss_d, loss_g, line,
                              rate, format_eta(left * args.batch_size / rate)), flush=True)
