@@ -603,3 +603,46 @@ def test_fid_errors_missing_package_offline_and_bad_weights_are_one_line(tmp_pat
     (tmp_path / "bad.pth").write_bytes(b"not a state dict")
     assert in_process(*flags, "--fid-weights", tmp_path / "bad.pth") == 2
     assert "not torch-fidelity's Inception weights" in capsys.readouterr().err
+
+
+DDP_GP_WORKER = """
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {here!r})
+import dcgan_celeba as d
+from torch.nn.parallel import DistributedDataParallel as DDP
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+layer_norm = lambda c: torch.nn.GroupNorm(1, c)
+torch.manual_seed(0)
+netD, ref = d.Discriminator(3, 8, 32, layer_norm), d.Discriminator(3, 8, 32, layer_norm)
+ref.load_state_dict(netD.state_dict())
+g = torch.Generator().manual_seed(1)
+real, fake = torch.randn(8, 3, 32, 32, generator=g), torch.randn(8, 3, 32, 32, generator=g)
+eps = lambda r: torch.Generator().manual_seed(100 + r)  # each rank's draws for its half
+ddp, half = DDP(netD), slice(4 * rank, 4 * rank + 4)
+(-ddp(real[half]).mean()).backward()
+ddp(fake[half]).mean().backward()
+d.gradient_penalty(ddp, real[half], fake[half], 10.0, eps(rank)).backward()
+# one process, the whole batch, the same interpolation points
+e = torch.cat([torch.rand(4, 1, 1, 1, generator=eps(r)) for r in (0, 1)])
+(-ref(real).mean()).backward()
+ref(fake).mean().backward()
+x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
+grad, = torch.autograd.grad(ref(x_hat).sum(), x_hat, create_graph=True)
+(10.0 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()).backward()
+print("maxdiff", max((a.grad - b.grad).abs().max().item() for a, b in zip(netD.parameters(), ref.parameters())))
+dist.destroy_process_group()
+"""
+
+
+def test_wgan_gp_under_ddp_gives_the_critic_the_single_process_gradients(tmp_path):
+    """The gradient penalty's double backward through DistributedDataParallel: 2 gloo ranks on
+    half a batch each must give D the gradients of one process on the whole batch."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(DDP_GP_WORKER.format(here=HERE))
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                        "--nproc_per_node=2", str(worker)], capture_output=True, text=True,
+                       timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    diffs = [float(line.split()[1]) for line in r.stdout.splitlines() if line.startswith("maxdiff")]
+    assert r.returncode == 0 and len(diffs) == 2, r.stderr[-2000:]
+    assert max(diffs) < 1e-4
