@@ -88,8 +88,8 @@ def positive_float(text):
     return value
 
 
-def adam_beta(text):
-    """argparse type: an Adam beta in [0, 1)."""
+def unit_interval(text):
+    """argparse type: a number in [0, 1) (an Adam beta, a label-smoothing amount)."""
     try:
         value = float(text)
     except ValueError:
@@ -97,6 +97,9 @@ def adam_beta(text):
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
+
+
+adam_beta = unit_interval  # argparse type for Adam's betas
 
 
 # -- Run set-up: device, seed, output folder -------------------------------------------

@@ -44,7 +44,7 @@ from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, adam_beta, atomic_s
                     image_grid, load_checkpoint, load_generator, make_out_dir, non_negative_int,
                     pick_device, positive_float, positive_int, rng_state, run, save_image_grid,
                     save_images, save_loss_plot, save_progress_gif, save_real_vs_fake,
-                    set_rng_state, set_seed, use_agg_unless)
+                    set_rng_state, set_seed, unit_interval, use_agg_unless)
 
 IMG_EXTENSIONS = dset.folder.IMG_EXTENSIONS
 # what a checkpoint must match to resume (--loss changes D's normalisation layers)
@@ -52,17 +52,6 @@ ARCH_KEYS = ("arch", "image_size", "nc", "nz", "ngf", "ndf", "net_capacity", "fi
 
 
 # -- 1. Inputs: the tutorial's variables as flags, with its defaults -------------------------
-def unit_interval(text):
-    """argparse type: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
 def parse_args(argv=None):
     p = ArgumentParser(description="DCGAN faces on CelebA, the official PyTorch DCGAN tutorial "
                        "(seed 004), resumable, any image size from 32 to 256.")
