@@ -10,10 +10,14 @@ Discriminator, fixed_noise, training loop and figures, with the tutorial's names
     python dcgan_celeba.py --generate outputs/dcgan_celeba/generator.pt2 --num-samples 64
 
     torchrun --standalone --nproc_per_node=8 dcgan_celeba.py --dataroot data/celeba   # DDP
+    python dcgan_celeba.py --arch encoder-decoder --loss wgan-gp --fid 10000   # seed 003's ideas
 
 Data: data/celeba/img_align_celeba/*.jpg (the tutorial's layout) or a flat folder of images,
 decoded once into a uint8 cache file beside it (--cache) and trained from memory; bf16 autocast
 on CUDA (--amp), channels-last, optional torch.compile; torchrun runs DistributedDataParallel.
+Seed 003 (../shared/seeds/003_7990ad3b320aa6c4.txt, "advanced topics in GANs") adds its Keras
+CelebA model (--arch encoder-decoder), WGAN-GP and hinge losses, its troubleshooting knobs
+(label smoothing, noise, D/G rates and update counts, gradient norms, failure warnings) and FID.
 Writes to --out: generator.pt2 (torch.export; input (N, nz, 1, 1) standard normal noise, output
 (N, nc, S, S) in [-1, 1]), checkpoint.pt (every epoch, every --checkpoint-every iterations and
 on Ctrl-C), metrics.csv, training_images.png, losses.png, progress.gif, real_vs_fake.png and
