@@ -982,6 +982,7 @@ def train(args, plt, device, rank, world):
             netD = nn.SyncBatchNorm.convert_sync_batchnorm(netD)
         ids = [device.index] if device.type == "cuda" else None
         netG, netD = DDP(netG, device_ids=ids), DDP(netD, device_ids=ids)
+    netD_eager = netD  # the gradient penalty's double backward cannot run compiled
     if args.compile:  # --compile: fused kernels after a slow first iteration or two
         netG, netD = torch.compile(netG), torch.compile(netD)
     # Initialize the loss function (BCELoss on logits, see Discriminator; --loss: see loss_D)
@@ -1139,7 +1140,7 @@ def train(args, plt, device, rank, world):
                 # Compute error of D as sum over the fake and the real batches
                 errD = errD_real.detach() + errD_fake.detach()
                 if args.loss == "wgan-gp":  # --loss wgan-gp: the gradient penalty joins D's loss
-                    gp = gradient_penalty(netD, real_cpu, fake.detach(), args.gp_weight, noise_rng)
+                    gp = gradient_penalty(netD_eager, real_cpu, fake.detach(), args.gp_weight, noise_rng)
                     scalerD.scale(gp).backward()
                     errD = errD + gp.detach()
                 if log_now:  # seed 003 tip 7: gradient sizes (unscaled first under fp16)
