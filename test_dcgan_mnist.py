@@ -172,7 +172,18 @@ def test_resume_continues_exactly(tmp_path, capsys):
     gb, db, cb = state(b / "checkpoint.pt")
     assert_same_weights(ga, gb)
     assert_same_weights(da, db)
+    assert_same_weights(ca["generator_ema"], cb["generator_ema"])  # --ema's average resumes too
     assert ca["g_losses"] == cb["g_losses"] and ca["iterations"] == cb["iterations"] == 6
+    # generator.pt2 is the weight average (default --ema), not G's last step
+    g = torch.export.load(str(a / "generator.pt2")).module()
+    z = torch.randn(3, 100)
+    live = dcgan_mnist.Generator_model(100)
+    live.load_state_dict(ga)
+    avg = dcgan_mnist.Generator_model(100)
+    avg.load_state_dict(ca["generator_ema"])
+    with torch.no_grad():
+        assert torch.allclose(g(z), avg.eval()(z), atol=1e-5)
+        assert not torch.allclose(g(z), live.eval()(z), atol=1e-3)
 
 
 def test_ctrl_c_saves_a_checkpoint_exits_130_and_resume_matches_an_uninterrupted_run(tmp_path):

@@ -117,8 +117,8 @@ def main():
             for arch, tutorial_batch in (("cookbook", 128), ("dropout", 32)):
                 for flags in ([], ["--no-amp"], ["--batch-size", str(tutorial_batch)]):
                     rate = script_rate(root, device, args.epochs, "--arch", arch, *flags)
-                    shown = " ".join(flags) or "(defaults: batch 64, --amp)"
-                    print(f"[{device.type}] dcgan_mnist.py --arch {arch:8s} {shown:28s}: "
+                    shown = " ".join(flags) or "(defaults: batch 64, --amp, --ema 0.995)"
+                    print(f"[{device.type}] dcgan_mnist.py --arch {arch:8s} {shown:41s}: "
                           f"{rate:8.0f} img/s  ({rate / base:.2f}x)", flush=True)
     if hasattr(os, "getloadavg"):
         print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
