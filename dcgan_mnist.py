@@ -89,8 +89,8 @@ def parse_args(argv=None):
                    "(both tutorials: 1.0)")
     p.add_argument("--ema", type=unit_interval, default=0.995,
                    help="the samples, grids, quality figures and generator.pt2 come from a moving "
-                   "average of G's weights (each step: avg = ema * avg + (1 - ema) * G); 0: G "
-                   "itself, as both tutorials")
+                   "average of G's weights (each step: avg = ema * avg + (1 - ema) * G, "
+                   "bias-corrected as Adam's moments); 0: G itself, as both tutorials")
     p.add_argument("--log-every", type=positive_int, default=50,
                    help="progress line and loss record every N iterations of an epoch")
     p.add_argument("--sample-every", type=positive_int, default=500,
@@ -403,8 +403,13 @@ class DCGAN:
 
     @torch.no_grad()
     def update_ema(self):
+        # Bias-corrected, as Adam's moments: after t steps the average weighs G's past weights by
+        # ema^age and renormalises, so the random initial weights do not linger (a plain EMA
+        # with 0.995 still holds 45% of them after 160 steps: garbage samples in short runs).
+        t = self.iterations + 1  # G steps so far, this one included (saved in checkpoints)
+        weight = (1.0 - self.args.ema) / (1.0 - self.args.ema ** t)
         for avg, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            avg.lerp_(p, 1.0 - self.args.ema)
+            avg.lerp_(p, weight)
         for avg, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
             avg.copy_(b)
 

@@ -111,6 +111,8 @@ def test_dry_run_cookbook_on_mnist_idx_writes_every_output(tmp_path):
         assert x.shape == (n, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["iterations"] == 1 and ckpt["model"] == {"arch": "cookbook", "z_dim": 100, "n_classes": 0}
+    # --ema is bias-corrected: after one step the average is G itself, not 0.5% of it
+    assert_same_weights(ckpt["generator_ema"], ckpt["generator"])
     rows = metric_rows(out)
     assert rows[0]["iteration"] == "0" and float(rows[0]["images_per_sec"]) > 0
 
