@@ -75,8 +75,8 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=positive_int, default=50, help="passes over the data")
     # Better than the cookbook: its lr, but beta1 0.5 (DCGAN paper), one-sided label smoothing,
     # batch 64 (twice the updates) and samples from an average of G's weights (--ema 0.995).
-    # 10 epochs on 5,000 real MNIST digits (seeds 999, 2, 3): all 10 digits, most/least frequent
-    # 1.8-2.5 (cookbook settings: 30-128), Frechet 20-51 (cookbook: 86-221); see the README.
+    # 10 epochs on 5,000 real MNIST digits (seeds 999, 2, 3, 4): all 10 digits, most/least
+    # frequent 1.9-2.6 (cookbook settings: 30-128), Frechet 17-41 (cookbook: 86-221); README.
     p.add_argument("--batch-size", type=positive_int, default=64,
                    help="images per step (cookbook: 128, seed 002: 32)")
     p.add_argument("--lr", type=positive_float, default=1e-3,
