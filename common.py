@@ -280,6 +280,13 @@ def format_eta(seconds):
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def format_flags(settings, sep=" "):
+    """Settings (a dict, or argparse's Namespace) as the command-line flags that give them:
+    `--batch-size 128 --lr 0.0002 ...`, for logs and error messages."""
+    items = settings.items() if isinstance(settings, dict) else vars(settings).items()
+    return " ".join(f"--{k.replace('_', '-')}{sep}{v}" for k, v in items)
+
+
 def use_agg_unless(show):
     """Use matplotlib's file-only Agg backend unless the user asked for windows (--show)."""
     import matplotlib

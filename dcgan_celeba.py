@@ -44,11 +44,11 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from PIL import Image
 
 from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, adam_beta, atomic_save,
-                    export_generator, fail, format_eta, frechet_distance, gaussian_stats,
-                    image_grid, load_checkpoint, load_generator, make_out_dir, non_negative_int,
-                    pick_device, positive_float, positive_int, rng_state, run, save_image_grid,
-                    save_images, save_loss_plot, save_progress_gif, save_real_vs_fake,
-                    set_rng_state, set_seed, unit_interval, use_agg_unless)
+                    export_generator, fail, format_eta, format_flags, frechet_distance,
+                    gaussian_stats, image_grid, load_checkpoint, load_generator, make_out_dir,
+                    non_negative_int, pick_device, positive_float, positive_int, rng_state, run,
+                    save_image_grid, save_images, save_loss_plot, save_progress_gif,
+                    save_real_vs_fake, set_rng_state, set_seed, unit_interval, use_agg_unless)
 
 IMG_EXTENSIONS = dset.folder.IMG_EXTENSIONS
 # what a checkpoint must match to resume (--loss changes D's normalisation layers)
@@ -701,7 +701,7 @@ def load_resume(path, netG, netD, optimizerG, optimizerD, noise_rng, args):
         fail(f"{path} is not a checkpoint written by dcgan_celeba.py")
     arch = {k: getattr(args, k) for k in ARCH_KEYS}
     if ckpt["arch"] != arch:
-        theirs = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in ckpt["arch"].items())
+        theirs = format_flags(ckpt["arch"])
         fail(f"{path} was trained with {theirs}; pass the same flags to resume it")
     try:
         netG.load_state_dict(ckpt["netG"])
@@ -901,11 +901,11 @@ def train(args, plt, device, rank, world):
     print("Random Seed: ", manualSeed)
     set_seed(manualSeed)
     print(f"device: {device}" + (f" x {world} processes (torchrun, DDP)" if world > 1 else ""))
-    print("arguments: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                                   if v is not None and v is not False and k != "implied"))
+    print("arguments: " + format_flags({k: v for k, v in vars(args).items()
+                                        if v is not None and v is not False and k != "implied"}))
     if args.implied:
         print(f"defaults implied by --arch {args.arch} --loss {args.loss}: "
-              + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in args.implied.items()))
+              + format_flags(args.implied))
     nz, num_epochs = args.nz, args.epochs
     # --amp: bf16 autocast by default on CUDA; fp16 with one GradScaler per optimizer
     amp = args.amp or ("bf16" if device.type == "cuda" else "off")

@@ -33,11 +33,11 @@ import torchvision.transforms as transforms
 from PIL import Image
 
 from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, adam_beta, atomic_save,
-                    export_generator, fail, format_eta, frechet_distance, gaussian_stats, image_grid,
-                    load_checkpoint, load_generator, make_out_dir, non_negative_int, pick_device,
-                    positive_float, positive_int, rng_state, run, save_image_grid, save_images,
-                    save_loss_plot, save_progress_gif, save_real_vs_fake, set_rng_state, set_seed,
-                    unit_interval, use_agg_unless)
+                    export_generator, fail, format_eta, format_flags, frechet_distance,
+                    gaussian_stats, image_grid, load_checkpoint, load_generator, make_out_dir,
+                    non_negative_int, pick_device, positive_float, positive_int, rng_state, run,
+                    save_image_grid, save_images, save_loss_plot, save_progress_gif,
+                    save_real_vs_fake, set_rng_state, set_seed, unit_interval, use_agg_unless)
 
 ARCH_Z_DIM = {"cookbook": 100, "dropout": 16}  # seed 000: z_dim = 100; seed 002: latent_dim = 16
 IMAGE_SIZE = 28
@@ -658,7 +658,7 @@ def main(argv=None):
     device = pick_device(args.device)
     if args.generate:
         return generate(args, device)
-    print("arguments: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()))
+    print("arguments: " + format_flags(args))
     print(f"seed: {args.seed}\ndevice: {device}")
     set_seed(args.seed)
     if device.type == "cuda":

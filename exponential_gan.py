@@ -30,8 +30,8 @@ import torch.nn as nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from common import (ArgumentParser, MetricsCSV, adam_beta, export_generator, fail, format_eta,
-                    load_generator, make_out_dir, pick_device, positive_float, positive_int, run,
-                    save_loss_plot, set_seed, use_agg_unless)
+                    format_flags, load_generator, make_out_dir, pick_device, positive_float,
+                    positive_int, run, save_loss_plot, set_seed, use_agg_unless)
 
 # Each shape: x range of the data, y = f(x), plot limits, labels (exercises 3.1-3.3).
 SHAPES = {
@@ -295,7 +295,7 @@ def main(argv=None):
         return generate(args, plt)
     device = pick_device(args.device)
     out = make_out_dir(args.out)
-    print("arguments: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()))
+    print("arguments: " + format_flags(args))
     print(f"seed: {args.seed}\ndevice: {device}")
     set_seed(args.seed)
     s = SHAPES[args.shape]

@@ -33,7 +33,7 @@ import torch
 import torchvision
 import torchvision.utils as vutils
 
-from common import ArgumentParser, fail, format_eta, make_out_dir, pick_device, positive_int, run, set_seed, use_agg_unless
+from common import ArgumentParser, fail, format_eta, format_flags, make_out_dir, pick_device, positive_int, run, set_seed, use_agg_unless
 
 HUB_REPO = "facebookresearch/pytorch_GAN_zoo:hub"  # owner/name:ref -- `hub` is a branch
 WEIGHTS_URL = "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/"
@@ -283,7 +283,7 @@ def save_gif(images, path, frame_ms=120):
 def main(argv=None):
     args = parse_args(argv)
     plt = use_agg_unless(args.show)
-    print("arguments: " + " ".join(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()))
+    print("arguments: " + format_flags(args, sep="="))
     # Step 2: check the GPU.
     device = pick_hub_device(args.device)
     use_gpu = device.type == "cuda"

@@ -30,8 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from common import (ArgumentParser, MetricsCSV, export_generator, fail, format_eta,
-                    load_generator, make_out_dir, pick_device, positive_float, positive_int, run,
-                    save_loss_plot, set_seed, use_agg_unless)
+                    format_flags, load_generator, make_out_dir, pick_device, positive_float,
+                    positive_int, run, save_loss_plot, set_seed, use_agg_unless)
 
 
 # -- 1. Arguments: the book's settings are all reachable (see the README) ------------------
@@ -288,7 +288,7 @@ def main(argv=None):
     if device.type != "cpu":
         print(f"note: these networks are tiny; training runs on the CPU (asked: {device})")
     out = make_out_dir(args.out)
-    print("arguments: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()))
+    print("arguments: " + format_flags(args))
     print(f"seed: {args.seed}\ndevice: cpu")
     set_seed(args.seed)
     torch.set_num_threads(1)  # tiny matrices: one thread beats the cost of waking others

@@ -210,3 +210,10 @@ def test_picture_helpers_write_pngs_and_gif(tmp_path):
     assert gif.n_frames == 2
     for name in ("losses.png", "real_vs_fake.png"):
         assert Image.open(tmp_path / name).size[0] > 100
+
+
+def test_format_flags_gives_the_flags_that_reproduce_the_settings():
+    import argparse
+    args = argparse.Namespace(batch_size=128, lr=0.0002, dry_run=False)
+    assert common.format_flags(args) == "--batch-size 128 --lr 0.0002 --dry-run False"
+    assert common.format_flags({"image_size": 32}, sep="=") == "--image-size=32"
