@@ -1,13 +1,17 @@
-"""Tiny helpers shared by the gan-examples scripts.
+"""Plumbing shared by the gan-examples scripts: errors, flags, seeding, device, output folder,
+checkpoints, Ctrl-C/SIGTERM, generator export and safe loading, metrics CSV.
 
-Only what two or more scripts use lives here; each helper is short and can be copied
-into another project on its own. Nothing here knows about a particular GAN.
+Nothing here is a step of a tutorial (those stay in each script, where a reader sees them).
+Copy this file together with any script you take into another project.
 """
 import argparse
 import csv
-import logging
+import errno
+import io
+import json
 import os
 import random
+import shlex
 import signal
 import sys
 import tempfile
@@ -17,37 +21,64 @@ import zipfile
 import numpy as np
 import torch
 
+TMP_PREFIX = ".tmp-"  # temp files are .tmp-<pid>-<random>-<name>; stale ones are removed
+RUN_FILES = ("checkpoint.pt", "metrics.csv")  # a folder holding one of these holds a run
+_locks = []  # lock files of the --out folders this process holds until run() returns
 
-# -- Errors: one `error:` line and exit status 2 for anything a user can cause --------
+
+# -- Errors: one `error:` line and exit status 2 for anything a user can cause ------------
 class UserError(Exception):
     """A problem the user can fix (bad flag, missing data, wrong file). Exit status 2."""
 
 
 def fail(message):
-    """Stop with a user error: `error: <message>` on stderr and exit status 2."""
+    """Stop with `error: <message>` on stderr and exit status 2."""
     raise UserError(message)
 
 
 def run(main, argv=None):
-    """Call `main(argv)` and turn user errors into `error: ...` + exit 2, Ctrl-C into 130.
-
-    Scripts end with `sys.exit(run(main))`. Real bugs still show their traceback.
-    """
+    """Call main(argv): user errors, full disks and failed allocations give one `error:` line
+    and exit 2; Ctrl-C gives exit 130. Real bugs still show their traceback."""
     try:
         return main(argv) or 0
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        message = str(e)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, torch.OutOfMemoryError):
+        message = "out of memory; use smaller sizes (batch size, number of samples, widths)"
+    except RuntimeError as e:  # the CPU allocator raises a plain RuntimeError
+        if "allocate" not in str(e) and "out of memory" not in str(e):
+            raise
+        message = "out of memory; use smaller sizes (batch size, number of samples, widths)"
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        message = f"cannot write {e.filename or 'a file'}: {e.strerror}"
+    finally:
+        while _locks:  # let go of --out (tests call main() again in one process)
+            _locks.pop().close()
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+# -- Flags: grouped --help with each real default shown once, pasteable argument line -----
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows `(default: X)` only where there is a real default the help does not already say."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in action.help:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with defaults shown in --help and a one-line `error:` on bad flags."""
+    """argparse with HelpFormatter, no abbreviations, and a one-line `error:` on bad flags."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(**kwargs)
 
     def error(self, message):
@@ -55,36 +86,34 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def positive_int(text):
-    """argparse type: an integer > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+def int_range(low, high):
+    """argparse type: an integer in [low, high] (1e3 style is accepted when it is whole)."""
+    def parse(text):
+        try:
+            value = int(text) if text.lstrip("+-").isdigit() else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if isinstance(value, float) and not value.is_integer():
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {text}")
+        return int(value)
+    return parse
 
 
-def non_negative_int(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+positive_int = int_range(1, 2**31 - 1)
+non_negative_int = int_range(0, 2**31 - 1)
+seed_int = int_range(0, 2**63 - 1)  # what torch.manual_seed takes
 
 
 def positive_float(text):
-    """argparse type: a finite float > 0."""
+    """argparse type: a number > 0 that fits float32 (what the optimizers compute in)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value > 0 and np.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not 0 < value <= float(np.finfo(np.float32).max):
+        raise argparse.ArgumentTypeError(f"must be a positive float32 number, got {text}")
     return value
 
 
@@ -99,22 +128,64 @@ def unit_interval(text):
     return value
 
 
-adam_beta = unit_interval  # argparse type for Adam's betas
+def parse_with_tutorial(parser, argv, tutorial):
+    """Parse argv; with --tutorial the `tutorial` settings replace the defaults (flags given
+    on the command line still win)."""
+    args = parser.parse_args(argv)
+    if args.tutorial:
+        parser.set_defaults(**tutorial)
+        args = parser.parse_args(argv)
+    return args
 
 
-# -- Run set-up: device, seed, output folder -------------------------------------------
+def given_flags(parser, argv):
+    """The dests of the flags written on the command line (argv), defaults left out."""
+    argv = sys.argv[1:] if argv is None else argv
+    return {a.dest for a in parser._actions for o in a.option_strings
+            for tok in argv if tok == o or tok.startswith(o + "=")}
+
+
+def resume_args(parser, argv, saved, may_change):
+    """Arguments for --resume: the checkpoint's `saved` settings, with only the flags named in
+    `may_change` taken from the command line; any other flag that differs is refused."""
+    args = parser.parse_args(argv)
+    for dest in given_flags(parser, argv) - set(may_change) - {"resume"}:
+        if dest in saved and getattr(args, dest) != saved[dest]:
+            fail(f"--{dest.replace('_', '-')} {getattr(args, dest)} differs from the run being "
+                 f"resumed ({saved[dest]}); leave it out, or start a new run with a new --out")
+    for dest, value in saved.items():
+        if dest not in may_change and hasattr(args, dest):
+            setattr(args, dest, value)
+    return args
+
+
+def command_line(parser, args):
+    """The command that gives `args` again, for the `arguments:` line (pasteable)."""
+    words = ["python", parser.prog]
+    for a in parser._actions:
+        if not a.option_strings or a.dest == "help":
+            continue
+        value, flag = getattr(args, a.dest, None), a.option_strings[0]
+        if isinstance(a, argparse.BooleanOptionalAction):
+            words.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(a, argparse._StoreTrueAction):
+            words += [flag] if value else []
+        elif isinstance(a, argparse._StoreFalseAction):
+            words += [] if value else [flag]
+        elif value is not None:
+            values = value if isinstance(value, (list, tuple)) else [value]
+            words += [flag] + [shlex.quote(str(v)) for v in values]
+    return " ".join(words)
+
+
+# -- Run set-up: device, seed, output folder ------------------------------------------------
 def pick_device(name="auto"):
     """`auto` picks cuda, then mps, then cpu; an unavailable explicit choice is a user error."""
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        fail("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        fail("--device mps was asked for but MPS is not available; use --device cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
+    if (name == "cuda" and not torch.cuda.is_available()) or (name == "mps" and not mps):
+        fail(f"--device {name} was asked for but is not available here; use --device cpu")
     return torch.device(name)
 
 
@@ -125,53 +196,108 @@ def set_seed(seed):
     torch.manual_seed(seed)
 
 
-def make_out_dir(path):
-    """Create the output folder (and parents); an existing *file* there is a user error."""
+def prepare_out(path, new_run=True, overwrite=False):
+    """Create --out, check that it can be written, hold it for this process, remove stale temp
+    files; with new_run, refuse a folder that holds another run unless overwrite."""
     if os.path.exists(path) and not os.path.isdir(path):
         fail(f"--out {path} is an existing file; pass a folder name")
     try:
         os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=TMP_PREFIX + f"{os.getpid()}-")
+        os.close(fd)
+        os.remove(probe)
     except OSError as e:
-        fail(f"cannot create output folder {path}: {e.strerror}")
+        fail(f"cannot write to --out {path} ({e.strerror}); pass a folder you can write to")
+    try:
+        import fcntl  # not on Windows: there two runs at once are not detected
+        lock = open(os.path.join(path, ".lock"), "w")
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _locks.append(lock)
+    except ImportError:
+        pass
+    except OSError:
+        fail(f"another run is using --out {path}; wait for it or pass another --out")
+    for name in os.listdir(path):  # temp files of processes that died (kill -9, power loss)
+        pid = name[len(TMP_PREFIX):].split("-")[0]
+        if name.startswith(TMP_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            os.remove(os.path.join(path, name))
+    held = [f for f in RUN_FILES if os.path.exists(os.path.join(path, f))]
+    if new_run and held and not overwrite:
+        hint = f"continue it with --resume {os.path.join(path, 'checkpoint.pt')}, " \
+            if "checkpoint.pt" in held else ""
+        fail(f"--out {path} holds an earlier run ({held[0]}); {hint}pass a new --out, "
+             f"or --overwrite to replace it")
     return path
 
 
-# -- Checkpoints: atomic writes, RNG state that survives weights_only loading ----------
-def atomic_save(obj, path):
-    """torch.save to a temp file in the same folder, then rename: a crash never leaves
-    a half-written file at `path` (the previous version stays loadable)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pt")
+def _alive(pid):
     try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
+
+
+# -- Checkpoints: atomic writes that Ctrl-C, kill -9 and a full disk cannot corrupt ---------
+def atomic_write(path, write):
+    """Call write(file) on a unique temp file beside `path`, then rename it over `path`.
+    Ctrl-C/SIGTERM wait until the rename is done; on any failure the old `path` is kept."""
+    folder, name = os.path.split(os.path.abspath(path))
+    main_thread = threading.current_thread() is threading.main_thread()
+    block = main_thread and hasattr(signal, "pthread_sigmask")
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if block \
+        else None
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-",
+                                   suffix="-" + name)
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+        tmp = None
+    except OSError as e:
+        fail(f"cannot write {path} ({e.strerror}); the previous copy, if any, is unchanged")
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
-        raise
+        if block:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return path
 
 
-def load_checkpoint(path):
-    """torch.load(weights_only=True) with a clear error for a missing or unreadable file."""
+def atomic_save(obj, path):
+    """torch.save(obj) to `path` atomically (serialised in memory first, so a full disk is an
+    OSError, never a half-written file)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+
+
+def load_checkpoint(path, script):
+    """A checkpoint.pt written by `script`, loaded with weights_only=True (no code runs)."""
     if not os.path.isfile(path):
         fail(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated, foreign or corrupt file
-        fail(f"cannot load checkpoint {path} ({type(e).__name__}); pass a checkpoint.pt written by this script")
+        fail(f"cannot load checkpoint {path} ({type(e).__name__}); pass a checkpoint.pt "
+             f"written by {script}.py")
+    if not isinstance(ckpt, dict) or ckpt.get("script") != script:
+        found = ckpt.get("script", "another program") if isinstance(ckpt, dict) else "?"
+        fail(f"{path} was written by {found}, not {script}.py; pass one of this script's runs")
+    return ckpt
 
 
 def rng_state():
     """All RNG states (Python, NumPy, torch CPU and CUDA) as weights_only-safe objects."""
     np_state = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-        "torch": torch.get_rng_state(),
-    }
+    state = {"python": random.getstate(),
+             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -189,12 +315,12 @@ def set_rng_state(state):
 
 
 class StopOnCtrlC:
-    """`with StopOnCtrlC() as ctrl_c:` -- the first Ctrl-C (or SIGTERM, as torchrun and batch
-    schedulers send) only sets `ctrl_c.requested`, so the loop can finish its iteration, save a
-    checkpoint and exit 130; a second one raises KeyboardInterrupt at once."""
+    """`with StopOnCtrlC() as stop:` -- the first Ctrl-C or SIGTERM (what `timeout`, docker,
+    systemd and Slurm send) only sets `stop.requested`, so the loop can save and exit 130; a
+    second one raises KeyboardInterrupt at once."""
 
     def __init__(self):
-        self.requested, self.old = False, None
+        self.requested, self.old = False, {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -205,69 +331,85 @@ class StopOnCtrlC:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nCtrl-C: saving a checkpoint after this iteration (Ctrl-C again quits now)",
+        print(f"\n{signal.Signals(signum).name}: saving after this step (again: quit now)",
               file=sys.stderr, flush=True)
 
     def __exit__(self, *exc):
-        for s, handler in (self.old or {}).items():
+        for s, handler in self.old.items():
             signal.signal(s, handler)
 
 
-# -- Export: a generator that loads without the script ---------------------------------
-def export_generator(model, example_inputs, path):
-    """Save `model` with torch.export as a .pt2 file with a dynamic batch dimension.
+def ignore_signals(*_):
+    """DataLoader/Pool worker initialiser: Ctrl-C and SIGTERM sent to the whole process group
+    are the main process's to handle (it saves, then stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
-    `example_inputs` is a tuple of tensors (batch first, batch size >= 2). Load it anywhere
-    with `torch.export.load(path).module()`.
-    """
+
+# -- Export: a .pt2 any project can load, which our own --generate reads without pickle ------
+def export_generator(model, example_inputs, path, script, settings):
+    """Save `model` with torch.export (dynamic batch) as a .pt2; `script` and `settings` (what
+    rebuilds the network) ride along in it. Anywhere: torch.export.load(path).module()."""
     was_training = model.training
     model.eval()
-    batch = torch.export.Dim("batch", min=1)  # no upper bound: any batch size loads
-    dynamic_shapes = tuple({0: batch} for _ in example_inputs)
+    dynamic_shapes = tuple({0: torch.export.Dim("batch", min=1)} for _ in example_inputs)
     with torch.no_grad():
         program = torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".tmp-{os.path.basename(path)}")
-    torch.export.save(program, tmp)  # torch.export wants a name ending in .pt2
-    os.replace(tmp, path)
     model.train(was_training)
-    return path
+    buffer = io.BytesIO()  # in memory first: a full disk is then a clean error, not an abort
+    meta = json.dumps({"script": script, "settings": settings})
+    torch.export.save(program, buffer, extra_files={"gan_examples.json": meta})
+    return atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
-def load_generator(path):
-    """Load a generator saved by export_generator(); a clear user error otherwise."""
+_DTYPES = {5: torch.int64, 6: torch.float16, 7: torch.float32, 8: torch.float64,
+           13: torch.bfloat16}  # torch.export's ScalarType numbers
+
+
+def load_generator(path, script):
+    """(state_dict, settings) of a generator that `script` exported, read from the archive's
+    JSON and raw tensor bytes only: unlike torch.export.load, nothing is unpickled or run."""
     if not os.path.isfile(path):
-        fail(f"generator file {path} does not exist; train first or pass the .pt2 a run wrote")
-    if not zipfile.is_zipfile(path):
-        fail(f"{path} is not an exported generator (not a .pt2 archive); pass the .pt2 file a training run wrote")
-    logging.disable(logging.WARNING)  # torch.export.load logs a traceback for a foreign file
+        fail(f"generator file {path} does not exist; pass the generator.pt2 a run wrote")
+    wrong = f"{path} is not a generator exported by {script}.py; pass its generator.pt2"
     try:
-        return torch.export.load(path).module()
-    except Exception as e:
-        fail(f"{path} is not an exported generator ({type(e).__name__}); pass the .pt2 file a training run wrote")
-    finally:
-        logging.disable(logging.NOTSET)
+        with zipfile.ZipFile(path) as z:
+            names = {n.split("/", 1)[-1]: n for n in z.namelist()}
+            meta = json.loads(z.read(names["extra/gan_examples.json"]))
+            if meta.get("script") != script:
+                fail(f"{path} was exported by {meta.get('script')}.py, not {script}.py; run "
+                     f"python {meta.get('script')}.py --generate {path}")
+            config = json.loads(z.read(names["data/weights/model_weights_config.json"]))
+            state = {}
+            for key, entry in config["config"].items():
+                meta_t = entry["tensor_meta"]
+                shape = [s["as_int"] for s in meta_t["sizes"]]
+                raw = bytearray(z.read(names["data/weights/" + entry["path_name"]]))
+                dtype = _DTYPES[meta_t["dtype"]]
+                numel = int(np.prod(shape))
+                state[key] = torch.frombuffer(raw, dtype=dtype)[:numel].reshape(shape).clone() \
+                    if numel else torch.zeros(shape, dtype=dtype)
+    except UserError:
+        raise
+    except Exception:  # not a zip, missing parts, a tampered or foreign archive
+        fail(wrong)
+    if not state:
+        fail(wrong)
+    return state, meta["settings"]
 
 
-# -- Records and pictures ---------------------------------------------------------------
+# -- Records ---------------------------------------------------------------------------------
 class MetricsCSV:
-    """Append rows to OUT/metrics.csv; the header comes from the first row's keys.
+    """Rows to OUT/metrics.csv; the header comes from `fields`. `append=True` (--resume) keeps
+    the rows there; empty values are written as blanks, never as stale numbers."""
 
-    `append=True` keeps an existing file (used by --resume)."""
-
-    def __init__(self, path, append=False):
-        self.path = path
-        self.fields = None
-        if append and os.path.isfile(path):
-            with open(path, newline="") as f:
-                self.fields = next(csv.reader(f), None)
-        else:
-            open(path, "w").close()
+    def __init__(self, path, fields, append=False):
+        self.path, self.fields = path, list(fields)
+        if not (append and os.path.isfile(path)):
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerow(self.fields)
 
     def write(self, **row):
-        if self.fields is None:
-            self.fields = list(row)
-            with open(self.path, "w", newline="") as f:
-                csv.writer(f).writerow(self.fields)
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, self.fields, extrasaction="ignore").writerow(row)
 
@@ -280,15 +422,8 @@ def format_eta(seconds):
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def format_flags(settings, sep=" "):
-    """Settings (a dict, or argparse's Namespace) as the command-line flags that give them:
-    `--batch-size 128 --lr 0.0002 ...`, for logs and error messages."""
-    items = settings.items() if isinstance(settings, dict) else vars(settings).items()
-    return " ".join(f"--{k.replace('_', '-')}{sep}{v}" for k, v in items)
-
-
 def use_agg_unless(show):
-    """Use matplotlib's file-only Agg backend unless the user asked for windows (--show)."""
+    """matplotlib.pyplot with the file-only Agg backend, unless the user asked for windows."""
     import matplotlib
     if not show:
         matplotlib.use("Agg")
@@ -296,89 +431,15 @@ def use_agg_unless(show):
     return plt
 
 
-def save_loss_plot(path, losses, title="Generator and Discriminator Loss During Training",
-                   xlabel="iterations"):
-    """Plot named loss curves, e.g. {"G": G_losses, "D": D_losses}, to a PNG."""
-    import matplotlib.pyplot as plt
-    fig = plt.figure(figsize=(10, 5))
-    plt.title(title)
-    for name, values in losses.items():
-        plt.plot(values, label=name)
-    plt.xlabel(xlabel)
-    plt.ylabel("Loss")
-    plt.legend()
-    fig.savefig(path, dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def image_grid(images, nrow=8):
-    """A batch of images in [-1, 1] (N, C, H, W) as one grid tensor in [0, 1] (C, H', W')."""
-    import torchvision.utils as vutils
-    return vutils.make_grid(images.detach().float().cpu(), nrow=nrow, padding=2,
-                            normalize=True, value_range=(-1, 1))
-
-
-def save_image_grid(images, path, nrow=8):
-    """Save a batch of images in [-1, 1] as one PNG grid."""
-    import torchvision.utils as vutils
-    vutils.save_image(image_grid(images, nrow), path)
-    return path
-
-
-def save_images(images, folder, prefix="sample"):
-    """Save each image of a batch in [-1, 1] as its own PNG: folder/prefix_00000.png, ..."""
-    import torchvision.utils as vutils
-    os.makedirs(folder, exist_ok=True)
-    for i, img in enumerate(images.detach().float().cpu()):
-        vutils.save_image(img, os.path.join(folder, f"{prefix}_{i:05d}.png"),
-                          normalize=True, value_range=(-1, 1))
-    return folder
-
-
-def save_progress_gif(grids, path, interval_ms=1000):
-    """Animate a list of grid tensors (C, H, W in [0, 1]) as a GIF with matplotlib's Pillow
-    writer, as the DCGAN tutorial's `ArtistAnimation` of `img_list`."""
-    import matplotlib.animation as animation
-    import matplotlib.pyplot as plt
-    fig = plt.figure(figsize=(8, 8))
-    plt.axis("off")
-    frames = [[plt.imshow(np.transpose(g.numpy(), (1, 2, 0)), animated=True)] for g in grids]
-    ani = animation.ArtistAnimation(fig, frames, interval=interval_ms, repeat_delay=1000, blit=True)
-    ani.save(path, writer=animation.PillowWriter(fps=max(1, 1000 // interval_ms)), dpi=60)
-    plt.close(fig)
-    return path
-
-
-def save_real_vs_fake(real_images, fake_grid, path, nrow=8):
-    """The tutorial's last figure: a grid of real images beside a grid of fakes."""
-    import matplotlib.pyplot as plt
-    fig = plt.figure(figsize=(15, 8))
-    plt.subplot(1, 2, 1)
-    plt.axis("off")
-    plt.title("Real Images")
-    plt.imshow(np.transpose(image_grid(real_images[:nrow * nrow], nrow).numpy(), (1, 2, 0)))
-    plt.subplot(1, 2, 2)
-    plt.axis("off")
-    plt.title("Fake Images")
-    plt.imshow(np.transpose(fake_grid.numpy(), (1, 2, 0)))
-    fig.savefig(path, dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-# -- Quality: the Fréchet distance between two Gaussians (FID's formula) ---------------
 def gaussian_stats(features):
     """Mean and covariance (float64 numpy) of an (N, D) array or tensor of features."""
     x = torch.as_tensor(features).detach().double().cpu().numpy()
-    return x.mean(axis=0), np.cov(x, rowvar=False)
+    return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2):
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), the formula behind FID.
-
-    Tr((S1 S2)^(1/2)) is computed as Tr((A S2 A)^(1/2)) with A = S1^(1/2): both matrices are
-    symmetric, so eigh is stable and needs no scipy."""
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), FID's formula. Tr((S1 S2)^(1/2)) is
+    computed as Tr((A S2 A)^(1/2)) with A = S1^(1/2): symmetric, so eigh is stable, no scipy."""
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     w, v = np.linalg.eigh(s1)
