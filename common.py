@@ -241,15 +241,15 @@ def _alive(pid):
 
 
 # -- Checkpoints: atomic writes that Ctrl-C, kill -9 and a full disk cannot corrupt ---------
+_saving = {"depth": 0, "interrupted": False}  # a second Ctrl-C during a save waits for it
+
+
 def atomic_write(path, write):
     """Call write(file) on a unique temp file beside `path`, then rename it over `path`.
-    Ctrl-C/SIGTERM wait until the rename is done; on any failure the old `path` is kept."""
+    A second Ctrl-C/SIGTERM waits until the rename is done; on failure the old `path` stays."""
     folder, name = os.path.split(os.path.abspath(path))
-    main_thread = threading.current_thread() is threading.main_thread()
-    block = main_thread and hasattr(signal, "pthread_sigmask")
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if block \
-        else None
     tmp = None
+    _saving["depth"] += 1
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-",
                                    suffix="-" + name)
@@ -262,10 +262,12 @@ def atomic_write(path, write):
     except OSError as e:
         fail(f"cannot write {path} ({e.strerror}); the previous copy, if any, is unchanged")
     finally:
+        _saving["depth"] -= 1
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
-        if block:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    if _saving["interrupted"] and not _saving["depth"]:
+        _saving["interrupted"] = False
+        raise KeyboardInterrupt
     return path
 
 
@@ -328,6 +330,9 @@ class StopOnCtrlC:
         return self
 
     def handler(self, signum, frame):
+        if self.requested and _saving["depth"]:
+            _saving["interrupted"] = True  # atomic_write raises it once the file is complete
+            return
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
