@@ -1,0 +1,66 @@
+"""One smoke test over all five scripts, as a new user first meets them: a dry run writes its
+files, the exported generator loads without the script, `--generate` reads it back, and bad
+input is one `error:` line. CPU only, no network, everything under tmp_path; deeper tests are
+in tests/."""
+import os
+
+import pytest
+import torch
+
+import common
+from tests.helpers import (assert_user_error, make_fake_hub, make_image_folder, make_mnist,
+                           rows, script)
+
+
+def data_flags(name, tmp_path):
+    """The flags and environment each script needs to run offline on data the test makes."""
+    if name == "dcgan_celeba.py":
+        return ["--dataroot", make_image_folder(tmp_path / "faces", n=16, size=32),
+                "--image-size", "32"], {}
+    if name == "dcgan_mnist.py":
+        return ["--dataroot", make_mnist(tmp_path / "mnist", n=64)], {}
+    if name == "pggan_hub.py":
+        repo, env = make_fake_hub(tmp_path / "hub")
+        return ["--repo", repo], env
+    return [], {}
+
+
+@pytest.mark.parametrize("name", ["exponential_gan.py", "sequence_gan.py", "dcgan_mnist.py",
+                                  "dcgan_celeba.py", "pggan_hub.py"])
+def test_script_runs_exports_generates_and_refuses_bad_input(name, tmp_path):
+    flags, env = data_flags(name, tmp_path)
+    out = tmp_path / "run"
+    p = script(name, *flags, "--dry-run", "--out", out, env=env)
+    assert p.stdout.startswith("arguments: python "), p.stdout[:200]
+    pngs = [f for f in os.listdir(out) if f.endswith(".png")]
+    assert pngs and all((out / f).stat().st_size > 0 for f in pngs)
+
+    # A second run into the same folder never replaces the first run's results.
+    before = {f: (out / f).read_bytes() for f in os.listdir(out) if not f.startswith(".")}
+    again = script(name, *flags, "--dry-run", "--out", out, env=env, check=False)
+    assert_user_error(again, "--out")
+    assert before == {f: (out / f).read_bytes() for f in before}
+
+    assert_user_error(script(name, *flags, "--seed", str(2**64), "--out", tmp_path / "bad",
+                             env=env, check=False), "--seed")
+    if name == "pggan_hub.py":  # draws from a hub model: nothing to export or read back
+        return
+
+    assert rows(out / "metrics.csv"), "metrics.csv has no rows"
+    # The exported generator loads anywhere, without the script, with any batch size.
+    program = torch.export.load(str(out / "generator.pt2"))
+    example = program.example_inputs[0][0]
+    samples = program.module()(torch.randn(3, *example.shape[1:]))
+    assert samples.shape[0] == 3 and torch.isfinite(samples).all()
+
+    # --generate reads it back (safely, into the script's own network) and trains nothing.
+    script(name, "--generate", out / "generator.pt2", "--num-samples", 4,
+           "--out", tmp_path / "gen")
+    assert (tmp_path / "gen" / "generated.png").stat().st_size > 0
+    assert not (tmp_path / "gen" / "checkpoint.pt").exists()
+
+    # ...and refuses another script's generator with one line that says which script it is.
+    other = common.export_generator(torch.nn.Linear(2, 2), (torch.randn(2, 2),),
+                                    str(tmp_path / "other.pt2"), "other_gan", {})
+    assert_user_error(script(name, "--generate", other, "--out", tmp_path / "gen2",
+                             check=False), "other_gan.py")
