@@ -167,7 +167,7 @@ def command_line(parser, args):
             continue
         value, flag = getattr(args, a.dest, None), a.option_strings[0]
         if isinstance(a, argparse.BooleanOptionalAction):
-            words.append(flag if value else "--no-" + flag[2:])
+            words += [] if value is None else [flag if value else "--no-" + flag[2:]]
         elif isinstance(a, argparse._StoreTrueAction):
             words += [flag] if value else []
         elif isinstance(a, argparse._StoreFalseAction):
