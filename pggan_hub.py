@@ -1,27 +1,42 @@
-"""Progressive GAN faces from PyTorch Hub: the cookbook's last recipe, on today's PyTorch.
+"""Faces from a pretrained Progressive GAN (PGGAN), loaded from PyTorch Hub.
 
-Follows "Running PGGAN with PyTorch Hub" (../shared/seeds/000_78794294f0cf53d4.txt, the last
-recipe): load facebookresearch/pytorch_GAN_zoo's pretrained PGAN with torch.hub, draw noise
-with model.buildNoiseData(n), generate with model.test(noise) under torch.no_grad(), and make a
-grid with torchvision.utils.make_grid(images.clamp(-1, 1), scale_each=True, normalize=True).
-No training: the model comes pretrained.
+Follows the recipe "Running PGGAN with PyTorch Hub" of the cookbook chapter "Exploring
+Generative Adversarial Networks", step by step with its names: use_gpu, model =
+torch.hub.load('facebookresearch/pytorch_GAN_zoo:hub', 'PGAN', ...), num_images,
+noise, _ = model.buildNoiseData(num_images), generated_images = model.test(noise) under
+torch.no_grad(), and the grid of torchvision.utils.make_grid(...clamp(min=-1, max=1),
+scale_each=True, normalize=True). No training: the model comes pretrained.
 
-    python pggan_hub.py                                  # 5 celebAHQ-512 faces, as the recipe
+    python pggan_hub.py                          # 5 celebAHQ-512 faces, as the recipe
     python pggan_hub.py --model-name celebAHQ-256 --num-images 64 --save-images
-    python pggan_hub.py --interpolate 16                 # latent walk between faces 0 and 1
+    python pggan_hub.py --interpolate 16         # a walk from face 0 to face 1
     python pggan_hub.py --repo ~/src/pytorch_GAN_zoo --weights celebaHQ16_december_s7_i96000-9c72988c.pth
 
-Writes to --out: pggan_<model>.png (the recipe's grid), with --save-images
-pggan_<model>_00000.png ... (one file per image), with --interpolate K
-pggan_<model>_interp.png (a K-image strip) and pggan_<model>_interp.gif.
+Writes to --out (default outputs/pggan_hub): pggan_<model>.png (the recipe's grid, at most 64
+images), with --save-images pggan_<model>_00000.png ... (one file per image), with
+--interpolate K pggan_<model>_interp.png (a K-image strip) and pggan_<model>_interp.gif. A run
+whose files are already in --out is refused unless --overwrite.
 
-Offline: the hub code is cached in <hub dir>/facebookresearch_pytorch_GAN_zoo_hub and the
-weights in <hub dir>/checkpoints/<file> (hub dir: $TORCH_HOME/hub, ~/.cache/torch/hub by
+torch.hub runs the repository's own code (hubconf.py), and its weights are unpickled: use only
+sources you trust. Offline: the code is cached in <hub dir>/facebookresearch_pytorch_GAN_zoo_hub
+and the weights in <hub dir>/checkpoints/<file> (hub dir: $TORCH_HOME/hub, ~/.cache/torch/hub by
 default); with both there nothing is downloaded. Otherwise pass --repo (a local clone of the
-repo's `hub` branch) and --weights (a local .pth).
+repository's `hub` branch) and --weights (a local .pth, read without running code).
+
+What differs from the recipe, and why:
+- pytorch_GAN_zoo builds Adam with betas=[0, 0.99], which PyTorch >= 2.6 rejects; while the
+  model loads, Adam gets float betas (the repository itself is left untouched).
+- model.test() runs --batch-size images at a time (the recipe: all at once), so thousands of
+  images fit in memory; the grid shows the first 64.
+- the grid is a PNG file, not a plt.imshow window (--show adds the window); --seed makes the
+  faces repeatable.
+- extras: --save-images, --interpolate (a slerp walk), --avg-generator (the repository's
+  advised moving-average generator), --half (autocast, for CUDA), --repo/--weights (offline),
+  and one `error:` line for a missing download, a broken repository or a bad file.
+
+Copy this file together with common.py.
 """
 import contextlib
-import math
 import os
 import pickle
 import socket
@@ -33,11 +48,12 @@ import torch
 import torchvision
 import torchvision.utils as vutils
 
-from common import ArgumentParser, fail, format_eta, format_flags, make_out_dir, pick_device, positive_int, run, set_seed, use_agg_unless
+from common import (ArgumentParser, UserError, command_line, fail, format_eta, int_range,
+                    pick_device, prepare_out, run, seed_int, set_seed, use_agg_unless)
 
 HUB_REPO = "facebookresearch/pytorch_GAN_zoo:hub"  # owner/name:ref -- `hub` is a branch
 WEIGHTS_URL = "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/"
-CHECKPOINTS = {  # model_name -> file the repo's hubconf.py loads (via load_state_dict_from_url)
+CHECKPOINTS = {  # model_name -> file the repository's hubconf.py downloads
     "celebAHQ-256": "celebaHQ_s6_i80000-6196db68.pth",
     "celebAHQ-512": "celebaHQ16_december_s7_i96000-9c72988c.pth",
     "DTD": "testDTD_s5_i96000-04efa39f.pth",
@@ -46,211 +62,187 @@ CHECKPOINTS = {  # model_name -> file the repo's hubconf.py loads (via load_stat
 GRID_MAX = 64  # the grid shows at most this many images (a 10,000-face grid is no picture)
 
 
-# -- 1. Arguments ---------------------------------------------------------------------------
+# -- 1. Arguments ------------------------------------------------------------------------------
 def parse_args(argv=None):
     p = ArgumentParser(description="Generate images with the pretrained Progressive GAN "
                        "(PGGAN) of facebookresearch/pytorch_GAN_zoo from PyTorch Hub.")
-    p.add_argument("--model-name", choices=list(CHECKPOINTS), default="celebAHQ-512",
-                   help="pretrained model: celebAHQ-512/256 faces (512/256 px), DTD textures "
-                   "(128 px), celeba faces (128 px)")
-    p.add_argument("--num-images", type=positive_int, default=5, help="images to generate")
-    p.add_argument("--batch-size", type=positive_int, default=16,
-                   help="images per model.test() call (the recipe does all at once)")
-    p.add_argument("--nrow", type=positive_int, default=8, help="images per row of the grid")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (printed at start)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                   help="auto: CUDA if available, else CPU (the hub model runs on CUDA or CPU)")
-    p.add_argument("--half", nargs="?", const="bf16", choices=["bf16", "fp16"], default=None,
-                   help="generate under autocast in bfloat16 (bare --half) or float16; "
-                   "meant for CUDA, where it is faster")
-    p.add_argument("--avg-generator", action="store_true",
-                   help="use the moving-average generator (model.test(getAvG=True)), which "
-                   "the repo advises; the recipe uses the plain one")
-    p.add_argument("--out", default="outputs/pggan_hub", help="folder for everything written")
-    p.add_argument("--save-images", action="store_true",
-                   help="also write each image as its own PNG")
-    p.add_argument("--interpolate", type=positive_int, default=None, metavar="K",
-                   help="also write a K-step latent walk from image 0 to image 1 "
-                   "(a strip PNG and a GIF)")
-    p.add_argument("--repo", default=None, metavar="DIR",
-                   help="a local copy of the repo's hub branch (torch.hub source='local'); "
-                   "default: the torch.hub cache, downloaded if missing")
-    p.add_argument("--weights", default=None, metavar="PTH",
-                   help="a local .pth checkpoint of the repo (loaded with weights_only=False: "
-                   "pass only files you trust); default: the hub's download for --model-name")
-    p.add_argument("--show", action="store_true", help="also show the grid in a window")
+    recipe = p.add_argument_group("the recipe's inputs")
+    recipe.add_argument("--model-name", choices=list(CHECKPOINTS), default="celebAHQ-512",
+                        help="pretrained model: celebAHQ-512/256 faces (512/256 px), DTD "
+                        "textures (128 px), celeba faces (128 px)")
+    recipe.add_argument("--num-images", type=int_range(1, 10000), default=5,
+                        help="images to generate")
+    speed = p.add_argument_group("speed")
+    speed.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                       help="auto: CUDA if available, else CPU (the hub model knows no other)")
+    speed.add_argument("--batch-size", type=int_range(1, 256), default=16,
+                       help="images per model.test() call")
+    speed.add_argument("--half", nargs="?", const="bf16", choices=["bf16", "fp16"],
+                       help="generate under autocast in bfloat16 (bare --half) or float16; "
+                       "faster on CUDA")
+    extras = p.add_argument_group("extras")
+    extras.add_argument("--avg-generator", action="store_true",
+                        help="use the moving-average generator (model.test(getAvG=True)), "
+                        "which the repository advises; the recipe uses the plain one")
+    extras.add_argument("--nrow", type=int_range(1, GRID_MAX), default=8,
+                        help="images per row of the grid")
+    extras.add_argument("--save-images", action="store_true",
+                        help="also write each image as its own PNG")
+    extras.add_argument("--interpolate", type=int_range(2, 64), metavar="K",
+                        help="also write a K-step latent walk from image 0 to image 1 (a strip "
+                        "PNG and a GIF)")
+    source = p.add_argument_group("hub source (offline use)")
+    source.add_argument("--repo", metavar="DIR",
+                        help="a local copy of the repository's hub branch (torch.hub "
+                        "source='local'); default: the torch.hub cache, downloaded if missing")
+    source.add_argument("--weights", metavar="PTH",
+                        help="a local .pth of the repository, read without running code; "
+                        "default: the hub's download for --model-name")
+    control = p.add_argument_group("run control")
+    control.add_argument("--seed", type=seed_int, default=0, help="seed of the noise")
+    control.add_argument("--out", default="outputs/pggan_hub", help="folder for the images")
+    control.add_argument("--overwrite", action="store_true",
+                         help="replace the images of an earlier run in --out")
+    control.add_argument("--show", action="store_true", help="also show the grid in a window")
     args = p.parse_args(argv)
-    if args.interpolate is not None and args.interpolate < 2:
-        p.error("--interpolate needs 2 or more steps")
     if args.interpolate is not None and args.num_images < 2:
         p.error("--interpolate walks from image 0 to image 1: use --num-images 2 or more")
-    return args
+    return p, args
 
 
-# -- 2. Device: the recipe's `use_gpu = torch.cuda.is_available()` ----------------------------
-def pick_hub_device(name):
-    """The repo knows only CUDA (always cuda:0, all GPUs through DataParallel) or CPU."""
-    device = pick_device(name)
-    if device.type == "mps":
-        if name == "mps":
-            fail("the hub PGAN runs on CUDA or CPU only; use --device cpu")
-        device = torch.device("cpu")
-    return torch.device("cuda:0") if device.type == "cuda" else device
+# -- 2. Loading: everything around the recipe's torch.hub.load, in one place --------------------
+def hub_cache_paths(model_name):
+    """Where torch.hub keeps the code (<hub dir>/<owner>_<repo>_<ref>) and the weights
+    (<hub dir>/checkpoints/<file>)."""
+    hub_dir = torch.hub.get_dir()
+    owner_repo, ref = HUB_REPO.split(":")
+    repo_dir = os.path.join(hub_dir, owner_repo.replace("/", "_") + "_" + ref)
+    return repo_dir, os.path.join(hub_dir, "checkpoints", CHECKPOINTS[model_name])
 
 
-# -- 3. Load the pretrained PGGAN -----------------------------------------------------------
+def hub_source(args):
+    """torch.hub.load's options: a local --repo, or GitHub without the API check (its rate
+    limit, HTTP 403 without a GITHUB_TOKEN, would stop a first download)."""
+    return dict(source="local") if args.repo else dict(skip_validation=True)
+
+
 @contextlib.contextmanager
-def adam_betas_as_floats():
-    """Let the archived repo build its optimizers on PyTorch >= 2.6.
+def hub_guard(args):
+    """Around the recipe's torch.hub.load: checks --repo/--weights first, says what is
+    downloaded, lets the archived repository build its optimizers on today's PyTorch, and turns
+    whatever goes wrong into one `error:` line that says what to do."""
+    if args.repo and not os.path.isfile(os.path.join(args.repo, "hubconf.py")):
+        fail(f"--repo {args.repo} has no hubconf.py; pass a clone of "
+             f"https://github.com/{HUB_REPO.split(':')[0]} checked out at branch hub")
+    if args.weights and not os.path.isfile(args.weights):
+        fail(f"--weights {args.weights} does not exist; pass a .pth file of pytorch_GAN_zoo")
+    repo_dir, weights = hub_cache_paths(args.model_name)
+    missing = [p for p in ([] if args.repo else [repo_dir]) + ([] if args.weights else [weights])
+               if not os.path.exists(p)]
+    for path in missing:
+        print(f"not in the torch.hub cache, downloading: {path}", flush=True)
+    where = args.repo or repo_dir
+    original_adam = torch.optim.Adam
+    torch.optim.Adam = adam_with_float_betas(original_adam)
+    try:
+        yield
+    except (UserError, MemoryError, torch.OutOfMemoryError):
+        raise
+    except (URLError, ConnectionError, TimeoutError, socket.timeout) as e:
+        fail(offline_message(missing, args.model_name, getattr(e, "reason", e)))
+    except SyntaxError as e:
+        fail(f"the hub code in {where} does not run: {e.msg} in {e.filename}, line {e.lineno}; "
+             f"fix it, or clone the repository again")
+    except ImportError as e:  # some versions of the repository import what hubconf.py omits
+        fail(f"the hub code in {where} needs a package that is not installed ({e}); install "
+             f"it (pip install {(e.name or '').split('.')[0] or '<package>'})")
+    except (EOFError, pickle.UnpicklingError) as e:
+        fail(unreadable_weights(weights, e))
+    except Exception as e:  # the repository's code failed: say how, in one line
+        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if "no internet connection" in text:
+            fail(offline_message(missing, args.model_name, "no internet connection"))
+        if "PytorchStreamReader" in text:  # a truncated or foreign file in the cache
+            fail(unreadable_weights(weights, e))
+        if "allocate" in text or "out of memory" in text:
+            raise
+        fail(f"the hub code in {where} failed while loading PGAN ({type(e).__name__}: {text})")
+    finally:
+        torch.optim.Adam = original_adam
 
-    pytorch_GAN_zoo calls `optim.Adam(..., betas=[0, 0.99])`; PyTorch >= 2.6 rejects an int
-    beside a float ("ValueError: betas must be either both floats or both Tensors"). While the
-    model loads, torch.optim.Adam is a subclass that turns such betas into floats; the original
-    class is put back on exit, also when loading fails. The repo itself is left untouched."""
-    original = torch.optim.Adam
 
+def adam_with_float_betas(original):
+    """pytorch_GAN_zoo calls optim.Adam(..., betas=[0, 0.99]); PyTorch >= 2.6 rejects an int
+    beside a float ("betas must be either both floats or both Tensors"). This Adam turns such
+    betas into floats."""
     class Adam(original):
         def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), *args, **kwargs):
             if not any(isinstance(b, torch.Tensor) for b in betas):
                 betas = tuple(float(b) for b in betas)
             super().__init__(params, lr, betas, *args, **kwargs)
-
-    torch.optim.Adam = Adam
-    try:
-        yield
-    finally:
-        torch.optim.Adam = original
-
-
-def hub_cache_paths(model_name):
-    """Where torch.hub keeps the repo (<hub dir>/<owner>_<repo>_<ref>) and the weights
-    (<hub dir>/checkpoints/<file>, load_state_dict_from_url's default)."""
-    hub_dir = torch.hub.get_dir()
-    owner_repo, ref = HUB_REPO.split(":")
-    repo_dir = os.path.join(hub_dir, owner_repo.replace("/", "_") + "_" + ref.replace("/", "_"))
-    return repo_dir, os.path.join(hub_dir, "checkpoints", CHECKPOINTS[model_name])
+    return Adam
 
 
 def offline_message(missing, model_name, reason):
-    """What to put where when the download fails (instead of a bare URLError traceback)."""
+    """What to put where when a download fails."""
     repo_dir, weights = hub_cache_paths(model_name)
     steps = []
     if repo_dir in missing:
-        steps.append(f"the repo's hub branch at {repo_dir} (git clone -b hub "
-                     f"https://github.com/{HUB_REPO.split(':')[0]} {repo_dir}; or pass --repo DIR)")
+        steps.append(f"the repository's hub branch at {repo_dir} (git clone -b hub "
+                     f"https://github.com/{HUB_REPO.split(':')[0]} {repo_dir}; or pass --repo "
+                     f"DIR)")
     if weights in missing:
-        steps.append(f"{WEIGHTS_URL}{CHECKPOINTS[model_name]} saved as {weights} "
-                     "(or pass --weights FILE)")
+        steps.append(f"{WEIGHTS_URL}{CHECKPOINTS[model_name]} saved as {weights} (or pass "
+                     f"--weights FILE)")
     if not steps:
-        return f"cannot download from the internet ({reason}); the hub repo asked for a file it lacks"
-    return (f"cannot download from the internet ({reason}); to run offline, put "
-            + " and ".join(steps))
+        return f"cannot download ({reason}); the hub code asked for a file it lacks"
+    return f"cannot download from the internet ({reason}); to run offline, put " + \
+        " and ".join(steps)
 
 
-def load_model(args, use_gpu):
-    """Step 3: torch.hub.load(... 'PGAN', model_name=..., pretrained=True, useGPU=use_gpu)."""
-    kwargs = dict(model_name=args.model_name, pretrained=args.weights is None, useGPU=use_gpu)
-    if args.weights is not None and not os.path.isfile(args.weights):
-        fail(f"--weights {args.weights} does not exist; pass a .pth file of pytorch_GAN_zoo")
-    if args.repo is not None:
-        repo_dir = os.path.abspath(os.path.expanduser(args.repo))
-        if not os.path.isfile(os.path.join(repo_dir, "hubconf.py")):
-            fail(f"--repo {args.repo} has no hubconf.py; pass a clone of "
-                 f"https://github.com/{HUB_REPO.split(':')[0]} checked out at branch hub")
-        missing = []
-    else:
-        repo_dir, cached_weights = hub_cache_paths(args.model_name)
-        # The check before loading: what would have to come from the internet?
-        missing = [p for p in (repo_dir, cached_weights if args.weights is None else None)
-                   if p is not None and not os.path.exists(p)]
-        for path in missing:
-            print(f"not in the torch.hub cache, downloading: {path}")
+def unreadable_weights(path, e):
+    return (f"cannot read the weights {path} ({type(e).__name__}): the file is incomplete or "
+            f"not a checkpoint; delete it (it is downloaded again) or put a complete copy there")
+
+
+def read_weights(path):
+    """A local pytorch_GAN_zoo checkpoint, read with weights_only=True: tensors, plain values and
+    the repository's BaseConfig (its `config` entry) only, so no code in the file can run."""
+    config = getattr(sys.modules.get("models.utils.config"), "BaseConfig", None)
     try:
-        with adam_betas_as_floats():
-            if args.repo is not None:
-                model = torch.hub.load(repo_dir, "PGAN", source="local", **kwargs)
-            else:
-                # skip_validation: the ref is fixed here, and the check asks the GitHub API,
-                # whose rate limit (HTTP 403 without GITHUB_TOKEN) would stop a first download.
-                model = torch.hub.load(HUB_REPO, "PGAN", skip_validation=True, **kwargs)
-            if args.weights is not None:
-                state = read_weights(args.weights, repo_dir)
-                try:
-                    model.load_state_dict(state)
-                except Exception as e:  # any misfit of a user's file is a user error
-                    fail(f"--weights {args.weights} does not fit the hub's PGAN "
-                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-    except (URLError, ConnectionError, TimeoutError, socket.timeout) as e:
-        fail(offline_message(missing, args.model_name, getattr(e, "reason", e)))
-    except ImportError as e:  # some versions of the repo import packages hubconf.py does not list
-        fail(f"the hub repo in {repo_dir} needs a package that is not installed ({e}); "
-             f"install it (pip install {(e.name or '').split('.')[0] or '<package>'})")
-    except RuntimeError as e:
-        text = str(e)
-        if "no internet connection" in text:
-            fail(offline_message(missing, args.model_name, "no internet connection"))
-        if "deserialize object on a CUDA device" in text:  # a checkpoint loaded without map_location
-            fail(f"the hub code cannot load its GPU-saved weights on this CPU-only machine; pass "
-                 f"--weights {hub_cache_paths(args.model_name)[1]} (loaded with map_location='cpu')")
-        if text.startswith(("Missing dependencies", "Cannot find callable")):
-            fail(f"the hub repo in {repo_dir} cannot be used: {text}")
-        if "PytorchStreamReader" in text:  # a truncated or foreign file in the cache
-            fail(unreadable_weights(args.model_name, e))
-        raise
-    except (EOFError, pickle.UnpicklingError) as e:
-        fail(unreadable_weights(args.model_name, e))
-    return model
+        with torch.serialization.safe_globals([config] if config else []):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        fail(f"--weights {path} is not a pytorch_GAN_zoo checkpoint ({type(e).__name__}: "
+             f"{first[:200]})")
 
 
-def unreadable_weights(model_name, e):
-    return (f"cannot read the weights {hub_cache_paths(model_name)[1]} ({type(e).__name__}): "
-            "the file is incomplete or not a checkpoint; delete it (it is downloaded again) or "
-            "put a complete copy there")
-
-
-def read_weights(path, repo_dir):
-    """A local checkpoint: its `config` is pickled from the repo's `models` package, so the repo
-    must be importable (it is on sys.path here) and weights_only must be False."""
-    sys.path.insert(0, repo_dir)
+def load_weights(model, path):
+    """--weights: load a local checkpoint into the model the hub built."""
+    state = read_weights(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (EOFError, pickle.UnpicklingError, RuntimeError, ModuleNotFoundError, AttributeError) as e:
-        fail(f"--weights {path} is not a pytorch_GAN_zoo checkpoint ({type(e).__name__}: {e})")
-    finally:
-        sys.path.remove(repo_dir)
+        model.load_state_dict(state)
+    except Exception as e:  # any misfit of a user's file is a user error
+        fail(f"--weights {path} does not fit the hub's PGAN ({type(e).__name__}: {e})")
 
 
-# -- 4./5. Noise and generation: buildNoiseData(n), then model.test(noise) under no_grad ------
-def generate(model, noise, args, device, on_batch=None, log=True, keep=GRID_MAX):
-    """model.test() over batches of --batch-size; returns the first `keep` images and images/s.
+# -- 3. Results: per-image files and the latent walk -------------------------------------------
+def to_uint8(images):
+    """Images in [-1, 1] (N, C, H, W) as uint8 (N, C, H, W), clamped."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
-    `on_batch(start, images)` sees every batch (to write files) so --num-images 10000 needs no
-    10,000 images in memory. Prints images/s and an ETA when there is more than one batch."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.half)
-    autocast = (torch.autocast(device.type, dtype=dtype) if dtype is not None
-                else contextlib.nullcontext())
-    kept, n, done, start_time = [], len(noise), 0, time.perf_counter()
-    batches = math.ceil(n / args.batch_size)
-    for b in range(batches):
-        chunk = noise[b * args.batch_size:(b + 1) * args.batch_size]
-        with torch.no_grad(), autocast:
-            generated_images = model.test(chunk, getAvG=args.avg_generator).float().cpu()
-        if on_batch is not None:
-            on_batch(done, generated_images)
-        if done < keep:
-            kept.append(generated_images[:keep - done])
-        done += len(generated_images)
-        rate = done / (time.perf_counter() - start_time)
-        if log and batches > 1:
-            print(f"[{b + 1}/{batches}] {done}/{n} images  {rate:.2f} images/s  "
-                  f"ETA {format_eta((n - done) / rate)}")
-    return torch.cat(kept), done / (time.perf_counter() - start_time)
+
+def save_each(images, out, prefix, start):
+    """One PNG per image, pixels mapped from [-1, 1] (no per-image stretching)."""
+    from PIL import Image
+    for i, img in enumerate(to_uint8(images).permute(0, 2, 3, 1).numpy(), start):
+        Image.fromarray(img).save(os.path.join(out, f"{prefix}_{i:05d}.png"))
 
 
 def slerp(z0, z1, t):
     """Spherical interpolation, the usual walk for Gaussian noise: PGAN normalizes its input, so
-    only the direction counts, and slerp turns it at a constant rate (along a straight line
-    it would turn fastest in the middle of the walk)."""
+    only the direction counts, and slerp turns it at a constant rate."""
     cos = torch.dot(z0 / z0.norm(), z1 / z1.norm()).clamp(-1, 1)
     omega = torch.acos(cos)
     if omega.abs() < 1e-4:
@@ -258,86 +250,91 @@ def slerp(z0, z1, t):
     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
 
 
-# -- 6. Results: the recipe's grid, as a file; per-image files; the latent walk -------------
-def to_uint8(images):
-    """Images in [-1, 1] (N, C, H, W) as uint8 (N, H, W, C) numpy arrays, clamped."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def save_each(images, out, prefix, start):
-    """One PNG per image, pixels mapped from [-1, 1] (no per-image stretching)."""
+def save_walk(frames, strip_path, gif_path, frame_ms=120):
+    """The walk (uint8 frames) as a strip PNG and a looping GIF, there and back again."""
     from PIL import Image
-    for i, img in enumerate(to_uint8(images), start):
-        Image.fromarray(img).save(os.path.join(out, f"{prefix}_{i:05d}.png"))
-
-
-def save_gif(images, path, frame_ms=120):
-    """The walk as a looping GIF, there and back again, pixels mapped from [-1, 1]."""
-    from PIL import Image
-    frames = [Image.fromarray(a) for a in to_uint8(images)]
-    frames = frames + frames[-2:0:-1]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
-    return path
+    vutils.save_image(vutils.make_grid(frames, nrow=len(frames)).float() / 255, strip_path)
+    images = [Image.fromarray(a) for a in frames.permute(0, 2, 3, 1).numpy()]
+    images = images + images[-2:0:-1]
+    images[0].save(gif_path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    parser, args = parse_args(argv)
+    print("arguments: " + command_line(parser, args))
     plt = use_agg_unless(args.show)
-    print("arguments: " + format_flags(args, sep="="))
-    # Step 2: check the GPU.
-    device = pick_hub_device(args.device)
-    use_gpu = device.type == "cuda"
-    print(f"seed: {args.seed}  device: {device}" + ("  (the hub model always uses cuda:0)" if use_gpu else ""))
-    if args.half and not use_gpu:
-        print(f"note: --half {args.half} on the {device.type.upper()} runs, but is usually slower than float32")
-    make_out_dir(args.out)
+    # Addition: --out, without replacing an earlier run's images
+    prefix = os.path.join(prepare_out(args.out, new_run=False), f"pggan_{args.model_name}")
+    ours = [f"{prefix}.png", f"{prefix}_00000.png", f"{prefix}_interp.png"]
+    if not args.overwrite and any(os.path.exists(p) for p in ours):
+        fail(f"--out {args.out} holds images of an earlier run ({os.path.basename(prefix)}*); "
+             f"pass a new --out, or --overwrite to replace them")
 
-    # Step 3: load the pretrained PGGAN model.
+    # Step 2: check the GPU (--device auto: the recipe's choice)
+    device = pick_device(args.device)
+    use_gpu = True if device.type == "cuda" else False
+    print(f"seed: {args.seed}\ndevice: {device}" + (" (the hub model uses cuda:0)" * use_gpu))
+
+    # Step 3: load the pretrained PGGAN model
     t0 = time.perf_counter()
-    model = load_model(args, use_gpu)
+    with hub_guard(args):
+        model = torch.hub.load(args.repo or 'facebookresearch/pytorch_GAN_zoo:hub', 'PGAN',
+                               model_name=args.model_name,
+                               pretrained=args.weights is None,
+                               useGPU=use_gpu, **hub_source(args))
+        if args.weights:  # Addition: the weights from a local file
+            load_weights(model, args.weights)
     width, height = model.getSize()
     print(f"loaded PGAN {args.model_name} in {time.perf_counter() - t0:.1f} s: "
           f"{width}x{height} images")
 
-    # Step 4: generate the noise (seeded: the same seed gives the same images).
+    # Step 4: generate the noise (seeded: the same --seed gives the same images)
     set_seed(args.seed)
     num_images = args.num_images
     noise, _ = model.buildNoiseData(num_images)
-    noise = noise.cpu()  # sliced into batches on the CPU; model.test() moves each to its device
-    print(f"noise: {tuple(noise.shape)} (latent size {noise.shape[1]})")
+    print(f"noise: {tuple(noise.shape)}")
 
-    # Step 5: the generator's output, in batches; per-image files as they come.
-    prefix = f"pggan_{args.model_name}"
-    on_batch = (lambda start, imgs: save_each(imgs, args.out, prefix, start)) if args.save_images else None
-    generated_images, rate = generate(model, noise, args, device, on_batch)
-    print(f"generated {num_images} images at {rate:.2f} images/s "
-          f"(value range {generated_images.min():.2f} .. {generated_images.max():.2f}, clamped to [-1, 1])")
+    # Step 5: the generator's output, --batch-size images per call; the first 64 are kept for
+    # the grid, and with --save-images each batch is written as it comes
+    precision = torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}
+                               [args.half]) if args.half else contextlib.nullcontext()
+    kept, t0 = [], time.perf_counter()
+    for start in range(0, num_images, args.batch_size):
+        with torch.no_grad(), precision:
+            generated_images = model.test(noise[start:start + args.batch_size],
+                                          getAvG=args.avg_generator).float().cpu()
+        kept.append(generated_images[:max(0, GRID_MAX - start)])
+        if args.save_images:
+            save_each(generated_images, args.out, os.path.basename(prefix), start)
+        done = start + len(generated_images)
+        rate = done / (time.perf_counter() - t0)
+        print(f"{done}/{num_images} images, {rate:.2f} images/s, "
+              f"ETA {format_eta((num_images - done) / rate)}", flush=True)
+    generated_images = torch.cat(kept)
+    print(f"generated {num_images} images at {rate:.2f} images/s (values {generated_images.min():.2f}"
+          f" .. {generated_images.max():.2f}, clamped to [-1, 1])")
 
-    # Step 6: the grid, exactly as the recipe makes it (each image stretched to full contrast).
-    if num_images > GRID_MAX:
-        print(f"the grid shows the first {GRID_MAX} of {num_images} images")
-    grid = torchvision.utils.make_grid(generated_images.clamp(min=-1, max=1), nrow=args.nrow,
-                                       scale_each=True, normalize=True)
-    grid_path = os.path.join(args.out, f"{prefix}.png")
-    vutils.save_image(grid, grid_path)
-    written = [grid_path]
-    if args.save_images:
-        written.append(os.path.join(args.out, f"{prefix}_00000.png ... {prefix}_{num_images - 1:05d}.png"))
-
-    if args.interpolate:  # a walk from image 0 to image 1 of the grid
-        ts = torch.linspace(0, 1, args.interpolate)
-        walk_noise = torch.stack([slerp(noise[0], noise[1], t) for t in ts])
-        walk, _ = generate(model, walk_noise, args, device, log=False, keep=args.interpolate)
-        strip_path = os.path.join(args.out, f"{prefix}_interp.png")
-        # Fixed [-1, 1] mapping, not scale_each: a per-frame stretch would make the walk flicker.
-        vutils.save_image(walk.clamp(-1, 1), strip_path, nrow=args.interpolate,
-                          normalize=True, value_range=(-1, 1))
-        written += [strip_path, save_gif(walk, os.path.join(args.out, f"{prefix}_interp.gif"))]
-
+    # Step 6: the grid, as the recipe makes it (each image stretched to full contrast)
+    grid = torchvision.utils.make_grid(generated_images.clamp(min=-1, max=1), scale_each=True,
+                                       normalize=True, nrow=args.nrow)
+    vutils.save_image(grid, f"{prefix}.png")
+    written = [f"{prefix}.png"] + [f"{prefix}_00000.png ... {prefix}_{num_images - 1:05d}.png"
+                                   ] * args.save_images
     if args.show:
         plt.imshow(grid.permute(1, 2, 0).cpu().numpy())
         plt.axis("off")
         plt.show()
+
+    if args.interpolate:  # Addition: a walk from image 0 to image 1 of the grid
+        walk_noise = torch.stack([slerp(noise[0].cpu(), noise[1].cpu(), t)
+                                  for t in torch.linspace(0, 1, args.interpolate)])
+        frames = []
+        for start in range(0, len(walk_noise), args.batch_size):
+            with torch.no_grad(), precision:
+                frames.append(to_uint8(model.test(walk_noise[start:start + args.batch_size],
+                                                  getAvG=args.avg_generator).cpu()))
+        save_walk(torch.cat(frames), f"{prefix}_interp.png", f"{prefix}_interp.gif")
+        written += [f"{prefix}_interp.png", f"{prefix}_interp.gif"]
     print("wrote: " + ", ".join(written))
     return 0
 

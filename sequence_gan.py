@@ -1,22 +1,42 @@
-"""A GAN that generates integers that are multiples of 5 (book chapter 3, section 3.5).
+"""A GAN that generates integers 0-99 that are multiples of 5.
 
-Follows ../shared/seeds/001_266aebb6ef892b0e.txt with its names (onehot_encoder,
+Follows M. Liu, *Learn Generative AI with PyTorch* (Manning), chapter 3, section 3.5 (code:
+https://github.com/markhliu/DGAI), with the book's names and order: onehot_encoder,
 int_to_onehot, onehot_to_int, gen_sequence, gen_batch, data_to_num, D, G, loss_fn, optimD,
-optimG, train_D_G, EarlyStop(800), distance) and exercise 3.4 as --multiple (3, 7, ...).
+optimG, train_D_G, EarlyStop(800), distance. Exercise 3.4 (multiples of 3) is --multiple 3.
 
-    python sequence_gan.py                      # ~2 s of training on a 2-core CPU
-    python sequence_gan.py --multiple 3
-    python sequence_gan.py --generate files/num_gen.pt2 --num-samples 10000
+    python sequence_gan.py                       # ~2.5 s of training on a 2-core CPU
+    python sequence_gan.py --tutorial            # the book's settings
+    python sequence_gan.py --multiple 3 --out outputs/multiples_of_3
+    python sequence_gan.py --generate outputs/sequence_gan/generator.pt2 --num-samples 10000
 
-Writes to --out (default `files`, as the book): num_gen.pt2 (the best generator, torch.export:
-noise (N, 100) standard normal -> (N, 100) scores; the argmax of a row is the integer 0-99),
-metrics.csv, losses.png, histogram.png (how often each integer comes out of 10,000 samples).
---generate writes samples.csv (one integer a line) and histogram.png.
+Writes to --out (default outputs/sequence_gan; an earlier run there is refused unless
+--overwrite): generator.pt2 (torch.export: noise (N, 100) standard normal -> (N, 100) scores;
+the argmax of a row is the integer), metrics.csv, losses.png, histogram.png (how often each
+integer comes out of --eval-samples draws). --generate writes samples.csv (one integer a line)
+and generated.png (their histogram), refusing to replace them unless --overwrite. Another
+project loads generator.pt2 with torch.export.load(path).module() -- load only files you trust
+(that unpickles); this script's --generate reads only its weights.
 
-Quality, printed and recorded as training goes, over 10,000 samples: validity (share of
-multiples), coverage (how many of the valid values appear) and balance (most / least frequent
-valid value; 1.0 is perfect, but 10,000 draws from a perfectly uniform sampler give about
-1.25 for 20 values, because each count varies by about +-sqrt(500)).
+Quality, printed and recorded as training goes: validity (share of multiples), coverage (how
+many of the valid values appear) and balance (most / least frequent valid value; 1.0 is perfect,
+but 10,000 draws from a perfectly uniform sampler give about 1.25 for 20 values).
+
+What differs from the book, and why:
+- G ends in Softmax (the book: ReLU, whose unbounded outputs let G pile every sample on the one
+  value D likes most), and a feature-matching term (batch histogram of fakes vs reals, weight
+  100) joins G's loss against mode collapse: all 20 values, balanced, instead of a few.
+- batch 256 (the book: 10), lr 0.005 annealed to 0 over 1,000 iterations (the book: 0.0005,
+  constant, up to 10,000): 100% valid in ~2.5 s. --tutorial gives the book's settings.
+- EarlyStop watches validity, coverage and balance of --eval-samples numbers every --eval-every
+  iterations (the book: distance() of the last 10 numbers, 0 for any valid G, collapsed or not).
+- D outputs logits with BCEWithLogitsLoss (the book: Sigmoid + BCELoss, same maths, stable);
+  gen_batch one-hot-encodes with F.one_hot (the book: number by number through NumPy).
+- torch.export (.pt2) replaces the deprecated torch.jit.script; files go under --out.
+- loss curves, histogram, metrics.csv, progress with steps/s and ETA, Ctrl-C/SIGTERM save the
+  generator and exit 130.
+
+Copy this file together with common.py.
 """
 import argparse
 import math
@@ -29,79 +49,94 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import (ArgumentParser, MetricsCSV, export_generator, fail, format_eta,
-                    format_flags, load_generator, make_out_dir, pick_device, positive_float,
-                    positive_int, run, save_loss_plot, set_seed, use_agg_unless)
+from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, command_line, export_generator,
+                    fail, format_eta, int_range, load_generator, parse_with_tutorial,
+                    pick_device, positive_float, prepare_out, run, seed_int, set_seed,
+                    use_agg_unless)
+
+SCRIPT = "sequence_gan"
+# The book's own settings (section 3.5), what --tutorial switches to.
+TUTORIAL_SETTINGS = dict(iterations=10000, batch_size=10, lr=0.0005, anneal=False,
+                         output="relu", feature_matching=0.0, stop_on="distance", keep="last",
+                         patience=800, device="auto")
+MAX = 10**6  # cap of the counts: no accepted value can exhaust memory
 
 
-# -- 1. Arguments: the book's settings are all reachable (see the README) ------------------
-def multiple_type(text):
-    """argparse type: an integer in 1..99."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= value <= 99:
-        raise argparse.ArgumentTypeError(f"must be in 1..99, got {value}")
-    return value
+# -- 1. Arguments ------------------------------------------------------------------------------
+def as_flags(settings):
+    return " ".join(f"--{k.replace('_', '-')}" if v is True else f"--no-{k.replace('_', '-')}"
+                    if v is False else f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
 
 
-def non_negative_float(text):
-    """argparse type: a finite number >= 0."""
+def weight(text):
+    """argparse type: a number from 0 to 1e6."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    if not 0 <= value <= 1e6:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1e6, got {text}")
     return value
 
 
 def parse_args(argv=None):
     p = ArgumentParser(description="GAN that generates integers 0-99 that are multiples of "
-                       "--multiple (book chapter 3, section 3.5; seed 001).")
-    p.add_argument("--multiple", type=multiple_type, default=5,
-                   help="generate multiples of this number (book: 5; exercise 3.4: 3)")
-    p.add_argument("--epochs", type=positive_int, default=1000,
-                   help="training iterations, one batch each (book: 10000, stopped early)")
-    # A batch of 10 tells D little about how often each value comes up; 256 does, and the
-    # feature-matching term below needs a batch whose histogram means something (book: 10).
-    p.add_argument("--batch-size", type=positive_int, default=256, help="numbers per batch (book: 10)")
-    p.add_argument("--lr", type=positive_float, default=0.005,
-                   help="Adam learning rate (book: 0.0005, fine for its 10,000 iterations)")
-    p.add_argument("--anneal", action=argparse.BooleanOptionalAction, default=True,
-                   help="decay the learning rate linearly to 0 over --epochs (book: constant)")
-    p.add_argument("--output", choices=["softmax", "relu"], default="softmax",
-                   help="G's output layer: softmax (scores that sum to 1, like a one-hot) or "
-                   "the book's ReLU")
-    p.add_argument("--feature-matching", type=non_negative_float, default=100.0,
-                   help="weight of the feature-matching term in G's loss: (batch histogram of "
-                   "fakes - of reals)^2, against mode collapse (book: 0, none)")
-    p.add_argument("--patience", type=positive_int, default=800,
-                   help="stop when quality has not improved for this many iterations (book: 800)")
-    # With the annealed learning rate the last generator is the most balanced; "best" ranks
-    # late generators by differences that are within the sampling noise of --eval-samples.
-    p.add_argument("--keep", choices=["best", "last"], default="last",
-                   help="save the last generator (the book), or the best the early stopper saw")
-    p.add_argument("--eval-every", type=positive_int, default=25,
-                   help="measure validity, coverage and balance every N iterations")
-    p.add_argument("--eval-samples", type=positive_int, default=10000,
-                   help="generated numbers behind the quality figures")
-    p.add_argument("--seed", type=int, default=0, help="random seed (the book sets none here)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu",
-                   help="accepted for uniformity, but training stays on the CPU: a 100x100 "
-                   "layer is faster there than a GPU's kernel launches")
-    p.add_argument("--out", default="files", help="folder for everything written (book: files)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="one training iteration, then write every output file")
-    p.add_argument("--show", action="store_true", help="also show the figures in windows")
-    p.add_argument("--generate", metavar="PATH",
-                   help="no training: load a saved num_gen.pt2 and write samples.csv/histogram.png")
-    p.add_argument("--num-samples", type=positive_int, default=10000, help="numbers for --generate")
-    return p.parse_args(argv)
+                       "--multiple (M. Liu, Learn Generative AI with PyTorch, chapter 3.5).")
+    book = p.add_argument_group("the book's inputs")
+    book.add_argument("--multiple", type=int_range(1, 99), default=5,
+                      help="generate multiples of this number (exercise 3.4: 3)")
+    book.add_argument("--iterations", type=int_range(1, MAX), default=1000,
+                      help="most training iterations, one batch each (early stopping may end "
+                      "sooner)")
+    book.add_argument("--batch-size", type=int_range(1, 10**4), default=256,
+                      help="numbers per batch; 256 tell D how often each value comes up")
+    book.add_argument("--lr", type=positive_float, default=0.005, help="Adam learning rate")
+    book.add_argument("--patience", type=int_range(1, MAX), default=800,
+                      help="EarlyStop: stop after this many iterations without improvement")
+    better = p.add_argument_group("improvements on the book (--tutorial turns them off)")
+    better.add_argument("--anneal", action=argparse.BooleanOptionalAction, default=True,
+                        help="decay the learning rate linearly to 0 over --iterations")
+    better.add_argument("--output", choices=["softmax", "relu"], default="softmax",
+                        help="G's output layer: softmax (scores that sum to 1, like a one-hot) "
+                        "or the book's ReLU")
+    better.add_argument("--feature-matching", type=weight, default=100.0,
+                        help="weight of (batch histogram of fakes - of reals)^2 in G's loss, "
+                        "against mode collapse (0: none)")
+    better.add_argument("--stop-on", choices=["quality", "distance"], default="quality",
+                        help="what EarlyStop watches: validity, coverage and balance every "
+                        "--eval-every iterations, or the book's distance() of the last batch")
+    better.add_argument("--keep", choices=["best", "last"], default="last",
+                        help="save the last generator (with the annealed lr the most "
+                        "balanced), or the best EarlyStop saw")
+    speed = p.add_argument_group("speed")
+    speed.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu",
+                       help="cpu is fastest for a 100x100 layer; auto: cuda, mps, then cpu")
+    evaluation = p.add_argument_group("evaluation and generation")
+    evaluation.add_argument("--eval-every", type=int_range(1, MAX), default=25,
+                            help="measure validity, coverage and balance every N iterations")
+    evaluation.add_argument("--eval-samples", type=int_range(1, 10**5), default=10000,
+                            help="generated numbers behind the quality figures")
+    evaluation.add_argument("--generate", metavar="PATH",
+                            help="no training: load a generator.pt2 and write samples.csv and "
+                            "generated.png")
+    evaluation.add_argument("--num-samples", type=int_range(1, MAX), default=10000,
+                            help="numbers for --generate")
+    control = p.add_argument_group("run control")
+    control.add_argument("--tutorial", action="store_true",
+                         help="the book's exact settings: " + as_flags(TUTORIAL_SETTINGS))
+    control.add_argument("--seed", type=seed_int, default=0,
+                         help="random seed (the book sets none here)")
+    control.add_argument("--out", default=f"outputs/{SCRIPT}",
+                         help="folder for everything the run writes")
+    control.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier run's files in --out")
+    control.add_argument("--dry-run", action="store_true",
+                         help="one training iteration, then write every output file")
+    control.add_argument("--show", action="store_true", help="also show the figures in windows")
+    return p, parse_with_tutorial(p, argv, TUTORIAL_SETTINGS)
 
 
-# -- 2. Data: one-hot variables and batches of multiples (3.5.1, 3.5.2) ---------------------
+# -- 2. Data: one-hot variables and batches of multiples (3.5.1, 3.5.2) ------------------------
 def onehot_encoder(position, depth):
     onehot = torch.zeros((depth,))
     onehot[position] = 1
@@ -109,29 +144,35 @@ def onehot_encoder(position, depth):
 
 
 def int_to_onehot(number):
-    return onehot_encoder(number, 100)
+    onehot = onehot_encoder(number, 100)
+    return onehot
 
 
 def onehot_to_int(onehot):
-    return torch.argmax(onehot).item()
+    num = torch.argmax(onehot)
+    return num.item()
 
 
 def gen_sequence(n=10, multiple=5):
-    """n integers in 0-99 that are multiples of `multiple` (book: 10 multiples of 5)."""
+    """n integers in 0-99 that are multiples of `multiple` (the book: 10 multiples of 5)."""
     indices = torch.randint(0, (99 // multiple) + 1, (n,))
-    return indices * multiple
+    values = indices * multiple
+    return values
 
 
 def gen_batch(n=10, multiple=5):
-    # The book one-hot-encodes number by number through NumPy; F.one_hot does the whole batch.
-    return F.one_hot(gen_sequence(n, multiple), 100).float()
+    sequence = gen_sequence(n, multiple)
+    # The book encodes number by number through NumPy; F.one_hot does the whole batch at once.
+    batch = F.one_hot(sequence, 100).float()
+    return batch
 
 
 def data_to_num(data):
-    return torch.argmax(data, dim=-1)
+    num = torch.argmax(data, dim=-1)
+    return num
 
 
-# -- 3. Networks: the book's D (Linear 100-1) and G (Linear 100-100) ------------------------
+# -- 3. Networks: the book's D (Linear 100-1) and G (Linear 100-100) ---------------------------
 def make_D():
     # Logits: the book's nn.Sigmoid() moves into BCEWithLogitsLoss (same maths, stable).
     return nn.Sequential(nn.Linear(100, 1))
@@ -139,9 +180,10 @@ def make_D():
 
 def make_G(output="softmax"):
     # The book ends G with ReLU: its outputs can grow without bound, and D (linear) scores a 5
-    # on a valid position higher than the real one-hot 1, so G piles every sample onto the
-    # one value D likes most. Softmax keeps each output a distribution, like a one-hot.
-    return nn.Sequential(nn.Linear(100, 100), nn.Softmax(dim=-1) if output == "softmax" else nn.ReLU())
+    # on a valid position higher than the real one-hot 1, so G piles every sample onto the one
+    # value D likes most. Softmax keeps each output a distribution, like a one-hot.
+    return nn.Sequential(nn.Linear(100, 100),
+                         nn.Softmax(dim=-1) if output == "softmax" else nn.ReLU())
 
 
 class EarlyStop:
@@ -168,19 +210,22 @@ def distance(generated_data, multiple=5):
     """The book's distance(): mean squared remainder of the generated numbers (0 = all valid).
     (The book's version mixes an integer (10,) with a float (10, 1) tensor, which broadcasts to
     (10, 10) and fails on an integer input in current PyTorch.)"""
-    remainders = (data_to_num(generated_data) % multiple).double()
+    nums = data_to_num(generated_data)
+    remainders = (nums % multiple).double()
     return torch.mean(remainders ** 2).item()
 
 
 def quality(nums, multiple=5):
-    """validity: share of multiples; coverage: how many of the valid values appear (and how many
-    there are); balance: count of the most / least frequent valid value (inf if one is missing)."""
+    """Addition. validity: share of multiples; coverage: how many of the valid values appear
+    (of `values`); balance: count of the most / least frequent valid value (inf if one is
+    missing)."""
     nums = nums.flatten().cpu()
     valid_values = torch.arange(0, 100, multiple)
     ok = nums % multiple == 0
     counts = torch.bincount(nums[ok], minlength=100)[valid_values]
     covered = int((counts > 0).sum())
-    balance = counts.max().item() / counts.min().item() if covered == len(valid_values) else float("inf")
+    balance = counts.max().item() / counts.min().item() if covered == len(valid_values) \
+        else float("inf")
     return dict(validity=ok.double().mean().item(), coverage=covered, values=len(valid_values),
                 balance=balance)
 
@@ -191,6 +236,7 @@ def describe(q):
 
 
 def save_histogram(plt, path, nums, multiple, title):
+    """Addition: how often each integer 0-99 comes out (green: the valid ones)."""
     counts = torch.bincount(nums.flatten().cpu(), minlength=100).numpy()
     fig = plt.figure(figsize=(10, 3.5), dpi=80)
     colors = ["tab:green" if v % multiple == 0 else "tab:red" for v in range(100)]
@@ -205,178 +251,212 @@ def save_histogram(plt, path, nums, multiple, title):
     plt.close(fig)
 
 
+def save_loss_plot(plt, path, G_losses, D_losses):
+    """Addition: G's and D's loss per iteration."""
+    fig = plt.figure(figsize=(10, 5))
+    plt.title("Generator and Discriminator Loss During Training")
+    plt.plot(G_losses, label="G")
+    plt.plot(D_losses, label="D")
+    plt.xlabel("iterations")
+    plt.ylabel("Loss")
+    plt.legend()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 # -- 4. Training: the book's train_D_G, plus feature matching ----------------------------------
-def train_D_G(D, G, loss_fn, optimD, optimG, batch_size=10, multiple=5, feature_matching=0.0):
+def train_D_G(D, G, loss_fn, optimD, optimG, batch_size=10, multiple=5, feature_matching=0.0,
+              device="cpu"):
     """D on a real batch, D on a fake batch, G on fresh noise (the book's three steps).
-    Returns the last fake batch, the losses and D's mean outputs on real and fake."""
-    real_labels = torch.ones((batch_size, 1))
-    fake_labels = torch.zeros((batch_size, 1))
-    true_data = gen_batch(batch_size, multiple)
+    Returns the last fake batch, plus (additions) the losses and D's mean outputs."""
+    real_labels = torch.ones((batch_size, 1), device=device)
+    fake_labels = torch.zeros((batch_size, 1), device=device)
+    true_data = gen_batch(batch_size, multiple).to(device)
     preds = D(true_data)
     loss_D1 = loss_fn(preds, real_labels)
     optimD.zero_grad()
     loss_D1.backward()
     optimD.step()
-    noise = torch.randn(batch_size, 100)
-    generated_data = G(noise).detach()  # detached: D's step needs no gradient through G
-    preds_fake = D(generated_data)
-    loss_D2 = loss_fn(preds_fake, fake_labels)
+    d_x = torch.sigmoid(preds).mean().item()  # Addition: D(x) for metrics.csv
+    noise = torch.randn(batch_size, 100).to(device)
+    generated_data = G(noise).detach()  # Addition: detached, D's step needs no gradient via G
+    preds = D(generated_data)
+    loss_D2 = loss_fn(preds, fake_labels)
     optimD.zero_grad()
     loss_D2.backward()
     optimD.step()
-    noise = torch.randn(batch_size, 100)
+    d_gz = torch.sigmoid(preds).mean().item()  # Addition: D(G(z))
+    noise = torch.randn(batch_size, 100).to(device)
     generated_data = G(noise)
-    loss_G = loss_fn(D(generated_data), real_labels)
+    preds = D(generated_data)
+    loss_G = loss_fn(preds, real_labels)
     if feature_matching:
-        # Feature matching (Salimans et al. 2016; seed 003's cure for mode collapse): D is one
-        # linear layer, so its features are its inputs, and matching their batch means makes
-        # G's histogram of values match the real, uniform one. The real mean comes from 8
-        # batches' worth of real numbers: one batch's histogram is too noisy (~+-35% a value).
-        real_features = gen_batch(8 * batch_size, multiple).mean(0)
+        # Addition: feature matching (Salimans et al. 2016). D is one linear layer, so its
+        # features are its inputs, and matching their batch means makes G's histogram of values
+        # match the real, uniform one. The real mean comes from 8 batches' worth of numbers: one
+        # batch's histogram is too noisy (~+-35% a value).
+        real_features = gen_batch(8 * batch_size, multiple).to(device).mean(0)
         loss_G = loss_G + feature_matching * ((generated_data.mean(0) - real_features) ** 2).sum()
     optimG.zero_grad()
     loss_G.backward()
     optimG.step()
-    return (generated_data.detach(), (loss_D1 + loss_D2).item(), loss_G.item(),
-            torch.sigmoid(preds).mean().item(), torch.sigmoid(preds_fake).mean().item())
+    return generated_data.detach(), (loss_D1 + loss_D2).item(), loss_G.item(), d_x, d_gz
 
 
-# -- 6. Generate: numbers from a saved generator, no training ---------------------------------
-
-
-def check_generator(path):
-    new_G = load_generator(path)
+# -- 6. Generate: numbers from a saved generator, no training ----------------------------------
+def load_G(path):
+    """The book's torch.jit.load, without unpickling: rebuild G from the settings saved in the
+    .pt2 and load its weights into it. Returns (G, multiple)."""
+    state, settings = load_generator(path, SCRIPT)
     try:
-        with torch.no_grad():
-            out = new_G(torch.randn(2, 100))
-    except Exception as e:
-        fail(f"{path} does not take noise of shape (N, 100) ({type(e).__name__}); "
-             f"pass a num_gen.pt2 written by this script")
-    if not (isinstance(out, torch.Tensor) and out.shape == (2, 100)):
-        fail(f"{path} does not return (N, 100) scores; pass a num_gen.pt2 written by this script")
-    return new_G
+        multiple = int(settings["multiple"])
+        new_G = make_G(settings["output"])
+        new_G.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        fail(f"{path} does not hold a generator of this script; pass a generator.pt2 it wrote")
+    return new_G.eval(), multiple
 
 
-def sample_numbers(new_G, n):
-    """n integers from a generator: the argmax of its scores for n noise vectors."""
+def sample_numbers(new_G, n, device="cpu", chunk=10000):
+    """n integers from a generator: the argmax of its scores for n noise vectors (in chunks,
+    so a million numbers need no million x 100 scores at once)."""
     with torch.no_grad():
-        return data_to_num(new_G(torch.randn(n, 100)))
+        return torch.cat([data_to_num(new_G(torch.randn(min(chunk, n - i), 100).to(device)))
+                          .cpu() for i in range(0, n, chunk)])
 
 
 def generate(args, plt):
-    new_G = check_generator(args.generate)
-    out = make_out_dir(args.out)
+    new_G, multiple = load_G(args.generate)
+    out = prepare_out(args.out, new_run=False)
+    csv_path, png_path = os.path.join(out, "samples.csv"), os.path.join(out, "generated.png")
+    if not args.overwrite and (os.path.exists(csv_path) or os.path.exists(png_path)):
+        fail(f"--out {out} holds an earlier generated.png/samples.csv; pass a new --out, or "
+             f"--overwrite to replace them")
     set_seed(args.seed)
     nums = sample_numbers(new_G, args.num_samples)
-    csv_path = os.path.join(out, "samples.csv")
     np.savetxt(csv_path, nums.numpy(), fmt="%d", header="number", comments="")
-    png_path = os.path.join(out, "histogram.png")
-    save_histogram(plt, png_path, nums, args.multiple,
+    save_histogram(plt, png_path, nums, multiple,
                    f"{args.num_samples} numbers from {os.path.basename(args.generate)}")
     print(f"first ten: {nums[:10].tolist()}")
     print(f"wrote {csv_path} and {png_path}")
-    print(f"quality against --multiple {args.multiple}: {describe(quality(nums, args.multiple))}")
+    print(f"quality (multiples of {multiple}): {describe(quality(nums, multiple))}")
     return 0
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    parser, args = parse_args(argv)
+    print("arguments: " + command_line(parser, args))
     plt = use_agg_unless(args.show)
     if args.generate:
         return generate(args, plt)
     device = pick_device(args.device)
-    if device.type != "cpu":
-        print(f"note: these networks are tiny; training runs on the CPU (asked: {device})")
-    out = make_out_dir(args.out)
-    print("arguments: " + format_flags(args))
-    print(f"seed: {args.seed}\ndevice: cpu")
+    out = prepare_out(args.out, overwrite=args.overwrite)
+    print(f"seed: {args.seed}\ndevice: {device}")
     set_seed(args.seed)
-    torch.set_num_threads(1)  # tiny matrices: one thread beats the cost of waking others
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # tiny matrices: one thread beats the cost of waking others
 
     # 3.5.1-3.5.2 One-hot variables and the training data
-    print(f"int_to_onehot(75) has its 1 at {onehot_to_int(int_to_onehot(75))}; "
-          f"a real sequence: {gen_sequence(10, args.multiple).tolist()}")
+    print(f"onehot_encoder(1, 5): {onehot_encoder(1, 5).tolist()}; "
+          f"onehot_to_int(int_to_onehot(75)): {onehot_to_int(int_to_onehot(75))}")
+    sequence = gen_sequence(10, args.multiple)
+    print(f"a real sequence: {sequence.tolist()}")
 
-    # D, G, loss, optimizers, early stopping
-    D, G = make_D(), make_G(args.output)
+    # D, G, the loss function, optimizers
+    D = make_D().to(device)
+    G = make_G(args.output).to(device)
     print(f"D: {D}\nG: {G}")
     loss_fn = nn.BCEWithLogitsLoss()
-    optimD = torch.optim.Adam(D.parameters(), lr=args.lr)
-    optimG = torch.optim.Adam(G.parameters(), lr=args.lr)
-    # The book calls stop() every iteration with patience 800; quality is measured every
-    # --eval-every iterations on --eval-samples numbers (the book's 10 are too few to see balance).
-    stopper = EarlyStop(max(1, math.ceil(args.patience / args.eval_every)))
-    fixed_noise = torch.randn((args.eval_samples, 100))
+    lr = args.lr
+    optimD = torch.optim.Adam(D.parameters(), lr=lr)
+    optimG = torch.optim.Adam(G.parameters(), lr=lr)
 
-    # 3.5.3 Training (listing 3.11)
-    metrics = MetricsCSV(os.path.join(out, "metrics.csv"))
-    G_losses, D_losses, best_state, best = [], [], None, None
-    epochs = 1 if args.dry_run else args.epochs
-    t_start, t_log, interrupted = time.perf_counter(), time.perf_counter(), False
+    # 3.5.3 Training (listing 3.11): EarlyStop, distance() and the loop
+    stopper = EarlyStop(args.patience if args.stop_on == "distance"
+                        else max(1, math.ceil(args.patience / args.eval_every)))
+    # Additions, set up once: quality of --eval-samples numbers from a fixed noise batch, the
+    # kept G, records, lr schedule, progress.
+    fixed_noise = torch.randn((args.eval_samples, 100), device=device)
+    best_state, best, G_losses, D_losses = None, None, [], []
+    metrics = MetricsCSV(os.path.join(out, "metrics.csv"), ["iteration", "loss_D", "loss_G",
+                         "D_x", "D_G_z", "steps_per_sec", "distance", "validity", "coverage",
+                         "values", "balance"])
+    iterations = 1 if args.dry_run else args.iterations
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / iterations)
+                  for opt in (optimD, optimG)] if args.anneal else []
+    t_start = t_log = time.perf_counter()
+    status = ""
     cpu_start = time.process_time()  # CPU time: the idle wall time on a busy machine
-    try:
-        for i in range(epochs):
-            if args.anneal:
-                for opt in (optimD, optimG):
-                    for group in opt.param_groups:
-                        group["lr"] = args.lr * (1 - i / epochs)
+    with StopOnCtrlC() as signal_stop:
+        for i in range(iterations):
             generated_data, dloss, gloss, d_x, d_gz = train_D_G(
-                D, G, loss_fn, optimD, optimG, args.batch_size, args.multiple, args.feature_matching)
+                D, G, loss_fn, optimD, optimG, args.batch_size, args.multiple,
+                args.feature_matching, device)
+            dis = distance(generated_data, args.multiple)
+            stop = args.stop_on == "distance" and stopper.stop(dis)  # the book's rule
+            # Additions: lr schedule, losses, quality every --eval-every iterations
+            for scheduler in schedulers:
+                scheduler.step()
             D_losses.append(dloss)
             G_losses.append(gloss)
-            last = i == epochs - 1
-            if i % args.eval_every and not last:
-                continue
-            with torch.no_grad():
-                q = quality(data_to_num(G(fixed_noise)), args.multiple)
-            dis = distance(generated_data, args.multiple)
-            # gdif: the book's distance() is 0 for any valid G, collapsed or not; this ranks
-            # validity first, then coverage, then balance.
-            gdif = 10 * (1 - q["validity"]) + (1 - q["coverage"] / q["values"]) + \
-                math.log(min(q["balance"], 1e6))
-            stop = stopper.stop(gdif)
-            if stopper.improved or best_state is None:
-                best_state = {k: v.clone() for k, v in G.state_dict().items()}
-                best = dict(iteration=i + 1, **q)
-            now = time.perf_counter()
-            steps_per_sec = (args.eval_every if i else 1) / max(now - t_log, 1e-9)
-            t_log = now
-            metrics.write(epoch=i + 1, iteration=i + 1, loss_D=dloss, loss_G=gloss, D_x=d_x,
-                          D_G_z=d_gz, steps_per_sec=steps_per_sec, distance=dis, **q)
-            if i % 50 == 0 or last:  # the book prints the generated sequence every 50 iterations
-                eta = (now - t_start) / (i + 1) * (epochs - i - 1)
-                print(f"{data_to_num(generated_data[:10]).tolist()}  iteration {i + 1}: "
-                      f"{describe(q)} | {steps_per_sec:.0f} steps/s, ETA {format_eta(eta)}")
+            last = i == iterations - 1 or stop or signal_stop.requested
+            if i % args.eval_every == 0 or last:
+                with torch.no_grad():
+                    q = quality(data_to_num(G(fixed_noise)), args.multiple)
+                # gdif: distance() is 0 for any valid G, collapsed or not; this ranks validity
+                # first, then coverage, then balance.
+                gdif = 10 * (1 - q["validity"]) + (1 - q["coverage"] / q["values"]) + \
+                    math.log(min(q["balance"], 1e6))
+                stop = stop or (args.stop_on == "quality" and stopper.stop(gdif))
+                if best_state is None or (args.stop_on == "quality" and stopper.improved):
+                    best_state = {k: v.clone() for k, v in G.state_dict().items()}
+                    best = dict(iteration=i + 1, **q)
+                now = time.perf_counter()
+                steps_per_sec = (args.eval_every if i else 1) / max(now - t_log, 1e-9)
+                t_log = now
+                metrics.write(iteration=i + 1, loss_D=dloss, loss_G=gloss, D_x=d_x, D_G_z=d_gz,
+                              steps_per_sec=steps_per_sec, distance=dis, **q)
+                eta = (now - t_start) / (i + 1) * (iterations - i - 1)
+                status = f"{describe(q)} | {steps_per_sec:.0f} steps/s, ETA {format_eta(eta)}"
+            if i % 50 == 0 or last:  # the book prints a generated sequence every 50 iterations
+                print(f"{data_to_num(generated_data[:10]).tolist()}  iteration {i + 1}: {status}",
+                      flush=True)
             if stop:
-                print(f"early stop at iteration {i + 1}: no better generator for {args.patience} iterations")
+                print(f"early stop at iteration {i + 1}: no improvement for {args.patience} "
+                      f"iterations")
                 break
-    except KeyboardInterrupt:
-        interrupted = True
-        print("interrupted: saving the generator trained so far", file=sys.stderr)
+            if signal_stop.requested:
+                break
     train_s = time.perf_counter() - t_start
 
-    # 3.5.4 Save the generator (torch.export replaces the deprecated torch.jit.script)
-    if args.keep == "best" and best_state is not None:
+    # 3.5.4 Save the generator: torch.export replaces the deprecated torch.jit.script
+    if args.keep == "best":
         G.load_state_dict(best_state)
         print(f"keeping the best generator: iteration {best['iteration']} ({describe(best)})")
-    path = os.path.join(out, "num_gen.pt2")
-    export_generator(G, (torch.randn(4, 100),), path)
+    path = os.path.join(out, "generator.pt2")
+    export_generator(G.cpu(), (torch.randn(4, 100),), path, SCRIPT,
+                     {"multiple": args.multiple, "output": args.output})
     saved_s, saved_cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
-    save_loss_plot(os.path.join(out, "losses.png"), {"G": G_losses, "D": D_losses})
+    save_loss_plot(plt, os.path.join(out, "losses.png"), G_losses, D_losses)
 
-    # ... and use it without the class: load it, print a new sequence, measure 10,000 numbers
-    new_G = load_generator(path)
-    with torch.no_grad():
-        print(f"a new sequence from {path}: {data_to_num(new_G(torch.randn((10, 100)))).tolist()}")
+    # ... and use it: load it, print a new sequence, measure --eval-samples numbers
+    new_G, _ = load_G(path)
+    noise = torch.randn((10, 100))
+    new_data = new_G(noise)
+    print(f"a new sequence from {path}: {data_to_num(new_data).tolist()}")
     nums = sample_numbers(new_G, args.eval_samples)
     save_histogram(plt, os.path.join(out, "histogram.png"), nums, args.multiple,
-                   f"{args.eval_samples} numbers from num_gen.pt2 (multiples of {args.multiple})")
+                   f"{args.eval_samples} numbers from generator.pt2 (multiples of "
+                   f"{args.multiple})")
     print(f"trained {len(G_losses)} iterations in {train_s:.1f} s; generator saved after "
           f"{saved_s:.1f} s ({saved_cpu:.1f} s of CPU time)")
-    print(f"files in {out}/: num_gen.pt2, metrics.csv, losses.png, histogram.png")
+    print(f"files in {out}/: generator.pt2, metrics.csv, losses.png, histogram.png")
+    if signal_stop.requested:
+        print("interrupted: the generator trained so far is saved", file=sys.stderr)
+        return 130
     print(f"final quality of {path} on {args.eval_samples} new numbers: "
           f"{describe(quality(nums, args.multiple))}")
-    return 130 if interrupted else 0
+    return 0
 
 
 if __name__ == "__main__":
