@@ -43,3 +43,24 @@ def rows(path):
     """metrics.csv as a list of dicts."""
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def make_image_folder(root, n=16, size=32, flat=False, corrupt=False, seed=0):
+    """n small real JPEGs (a bright disc on a noisy background) in root/img_align_celeba/ (the
+    DCGAN tutorial's CelebA layout) or, with flat, directly in root; corrupt adds one file that
+    is not a JPEG. Returns root, usable as dcgan_celeba.py --dataroot."""
+    import numpy as np
+    from PIL import Image
+    folder = root if flat else os.path.join(root, "img_align_celeba")
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n):
+        img = rng.integers(0, 60, size=(size, size, 3)).astype(np.uint8)
+        cx, cy = size // 2 + rng.integers(-size // 8, size // 8 + 1, size=2)
+        img[(xx - cx) ** 2 + (yy - cy) ** 2 < (size // 3) ** 2] = rng.integers(120, 255, size=3)
+        Image.fromarray(img).save(os.path.join(folder, f"{i + 1:06d}.jpg"), quality=90)
+    if corrupt:
+        with open(os.path.join(folder, f"{n + 1:06d}.jpg"), "wb") as f:
+            f.write(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    return str(root)
