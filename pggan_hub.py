@@ -103,6 +103,8 @@ def parse_args(argv=None):
     control.add_argument("--out", default="outputs/pggan_hub", help="folder for the images")
     control.add_argument("--overwrite", action="store_true",
                          help="replace the images of an earlier run in --out")
+    control.add_argument("--dry-run", action="store_true",
+                         help="at most 2 images, to check the set-up in seconds")
     control.add_argument("--show", action="store_true", help="also show the grid in a window")
     args = p.parse_args(argv)
     if args.interpolate is not None and args.num_images < 2:
@@ -212,10 +214,12 @@ def read_weights(path):
     try:
         with torch.serialization.safe_globals([config] if config else []):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        fail(f"--weights {path} is not a pytorch_GAN_zoo checkpoint ({type(e).__name__}: "
-             f"{first[:200]})")
+    except pickle.UnpicklingError:
+        fail(f"--weights {path} is not a pytorch_GAN_zoo checkpoint (it holds objects other "
+             f"than tensors and the repository's config, which could run code, or is no "
+             f"checkpoint at all)")
+    except Exception as e:  # truncated, not a torch file
+        fail(f"--weights {path} is not a pytorch_GAN_zoo checkpoint ({type(e).__name__})")
 
 
 def load_weights(model, path):
@@ -291,6 +295,7 @@ def main(argv=None):
     # Step 4: generate the noise (seeded: the same --seed gives the same images)
     set_seed(args.seed)
     num_images = args.num_images
+    num_images = min(num_images, 2) if args.dry_run else num_images  # Addition: --dry-run
     noise, _ = model.buildNoiseData(num_images)
     print(f"noise: {tuple(noise.shape)}")
 
