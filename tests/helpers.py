@@ -64,3 +64,324 @@ def make_image_folder(root, n=16, size=32, flat=False, corrupt=False, seed=0):
         with open(os.path.join(folder, f"{n + 1:06d}.jpg"), "wb") as f:
             f.write(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     return str(root)
+
+
+# -- pggan_hub.py: an offline pytorch_GAN_zoo ---------------------------------------------------
+FAKE_HUBCONF = '''\
+"""hubconf.py of a tiny offline stand-in for facebookresearch/pytorch_GAN_zoo (branch hub):
+the real entry point's signature, URLs and loading, a small network."""
+import json
+import os
+
+import torch.utils.model_zoo as model_zoo
+
+dependencies = ['torch']
+
+
+def PGAN(pretrained=False, *args, **kwargs):
+    """Progressive growing model (as the real one: model_name picks the checkpoint)."""
+    from models.progressive_gan import ProgressiveGAN as PGAN
+    if os.environ.get("FAKE_HUB_LOG"):  # for tests: how the script called the entry point
+        with open(os.environ["FAKE_HUB_LOG"], "a") as f:
+            f.write(json.dumps(dict(pretrained=pretrained, args=list(args), **kwargs)) + "\\n")
+    if os.environ.get("FAKE_HUB_IMPORT"):  # for tests: a package the repository lacks
+        __import__(os.environ["FAKE_HUB_IMPORT"])
+    if 'config' not in kwargs or kwargs['config'] is None:
+        kwargs['config'] = {}
+    model = PGAN(useGPU=kwargs.get('useGPU', True), storeAVG=True, **kwargs['config'])
+    checkpoint = {"celebAHQ-256": 'https://dl.fbaipublicfiles.com/gan_zoo/PGAN/celebaHQ_s6_i80000-6196db68.pth',
+                  "celebAHQ-512": 'https://dl.fbaipublicfiles.com/gan_zoo/PGAN/celebaHQ16_december_s7_i96000-9c72988c.pth',
+                  "DTD": 'https://dl.fbaipublicfiles.com/gan_zoo/PGAN/testDTD_s5_i96000-04efa39f.pth',
+                  "celeba": "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/celebaCropped_s5_i83000-2b0acc76.pth"}
+    if pretrained:
+        if "model_name" in kwargs:
+            if kwargs["model_name"] not in checkpoint.keys():
+                raise ValueError("model_name should be in " + str(checkpoint.keys()))
+        else:
+            print("Loading default model : celebaHQ-256")
+            kwargs["model_name"] = "celebAHQ-256"
+        state_dict = model_zoo.load_url(checkpoint[kwargs["model_name"]], map_location='cpu')
+        model.load_state_dict(state_dict)
+    return model
+'''
+
+FAKE_MODELS = {
+    "models/__init__.py": "",
+    "models/utils/__init__.py": "",
+    "models/utils/config.py": '''\
+class BaseConfig():
+    """An empty class used for configuration members (pickled into checkpoints)."""
+
+    def __init__(self, orig=None):
+        pass
+
+
+def updateConfig(obj, ref):
+    items = ref.items() if isinstance(ref, dict) else vars(ref).items()
+    for member, value in items:
+        setattr(obj, member, value)
+''',
+    "models/networks/__init__.py": "",
+    "models/networks/custom_layers.py": '''\
+import math
+
+import torch
+import torch.nn as nn
+
+
+class NormalizationLayer(nn.Module):
+    def forward(self, x, epsilon=1e-8):
+        return x * (((x**2).mean(dim=1, keepdim=True) + epsilon).rsqrt())
+
+
+def Upscale2d(x, factor=2):
+    s = x.size()
+    x = x.view(-1, s[1], s[2], 1, s[3], 1).expand(-1, s[1], s[2], factor, s[3], factor)
+    return x.contiguous().view(-1, s[1], s[2] * factor, s[3] * factor)
+
+
+class ConstrainedLayer(nn.Module):
+    """The equalized learning rate: weights N(0, 1), scaled at run time (keys module.*)."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.module.bias.data.fill_(0)
+        self.module.weight.data.normal_(0, 1)
+        self.weight = math.sqrt(2.0 / (module.weight.numel() / module.weight.size(0)))
+
+    def forward(self, x):
+        return self.module(x) * self.weight
+
+
+class EqualizedConv2d(ConstrainedLayer):
+    def __init__(self, nChannelsPrevious, nChannels, kernelSize, padding=0):
+        super().__init__(nn.Conv2d(nChannelsPrevious, nChannels, kernelSize, padding=padding))
+
+
+class EqualizedLinear(ConstrainedLayer):
+    def __init__(self, nChannelsPrevious, nChannels):
+        super().__init__(nn.Linear(nChannelsPrevious, nChannels))
+''',
+    "models/networks/progressive_conv_net.py": '''\
+import torch.nn as nn
+
+from .custom_layers import EqualizedConv2d, EqualizedLinear, NormalizationLayer, Upscale2d
+
+
+class GNet(nn.Module):
+    def __init__(self, dimLatent, depthScale0, dimOutput=3):
+        super().__init__()
+        self.dimOutput, self.scalesDepth = dimOutput, [depthScale0]
+        self.formatLayer = EqualizedLinear(dimLatent, 16 * depthScale0)
+        self.groupScale0 = nn.ModuleList([EqualizedConv2d(depthScale0, depthScale0, 3, padding=1)])
+        self.scaleLayers = nn.ModuleList()
+        self.toRGBLayers = nn.ModuleList([EqualizedConv2d(depthScale0, dimOutput, 1)])
+        self.normalizationLayer = NormalizationLayer()
+        self.leakyRelu = nn.LeakyReLU(0.2)
+
+    def addScale(self, depthNewScale):
+        depthLastScale = self.scalesDepth[-1]
+        self.scalesDepth.append(depthNewScale)
+        self.scaleLayers.append(nn.ModuleList([
+            EqualizedConv2d(depthLastScale, depthNewScale, 3, padding=1),
+            EqualizedConv2d(depthNewScale, depthNewScale, 3, padding=1)]))
+        self.toRGBLayers.append(EqualizedConv2d(depthNewScale, self.dimOutput, 1))
+
+    def getOutputSize(self):
+        side = 4 * (2**(len(self.toRGBLayers) - 1))
+        return (side, side)
+
+    def forward(self, x):
+        x = self.normalizationLayer(x)
+        x = self.leakyRelu(self.formatLayer(x.view(len(x), -1))).view(len(x), -1, 4, 4)
+        x = self.normalizationLayer(x)
+        for convLayer in self.groupScale0:
+            x = self.normalizationLayer(self.leakyRelu(convLayer(x)))
+        for layerGroup in self.scaleLayers:
+            x = Upscale2d(x)
+            for convLayer in layerGroup:
+                x = self.normalizationLayer(self.leakyRelu(convLayer(x)))
+        return self.toRGBLayers[-1](x)
+
+
+class DNet(nn.Module):
+    def __init__(self, depthScale0, dimInput=3):
+        super().__init__()
+        self.fromRGBLayers = nn.ModuleList([EqualizedConv2d(dimInput, depthScale0, 1)])
+        self.decisionLayer = EqualizedLinear(depthScale0, 1)
+
+    def forward(self, x):
+        return self.decisionLayer(self.fromRGBLayers[0](x).mean(dim=(2, 3)))
+''',
+    "models/base_GAN.py": '''\
+from copy import deepcopy
+
+import torch
+import torch.nn as nn
+
+from .utils.config import BaseConfig, updateConfig
+
+
+class BaseGAN():
+    def __init__(self, dimLatentVector, dimOutput=3, useGPU=True, baseLearningRate=0.001,
+                 **kwargs):
+        if 'config' not in vars(self):
+            self.config = BaseConfig()
+        self.useGPU = useGPU and torch.cuda.is_available()
+        self.device = torch.device("cuda:0" if self.useGPU else "cpu")
+        self.config.noiseVectorDim = dimLatentVector
+        self.config.dimOutput = dimOutput
+        self.config.learningRate = baseLearningRate
+        self.netD = self.getNetD()
+        self.netG = self.getNetG()
+        self.updateSolversDevice()
+
+    def test(self, input, getAvG=False, toCPU=True):
+        input = input.to(self.device)
+        if getAvG:
+            return self.avgG(input).cpu() if toCPU else self.avgG(input)
+        elif toCPU:
+            return self.netG(input).detach().cpu()
+        return self.netG(input).detach()
+
+    def buildAvG(self):
+        self.avgG = deepcopy(self.getOriginalG())
+        for param in self.avgG.parameters():
+            param.requires_grad = False
+        if self.useGPU:
+            self.avgG = nn.DataParallel(self.avgG)
+            self.avgG.to(self.device)
+
+    def updateSolversDevice(self, buildAvG=True):
+        if buildAvG:
+            self.buildAvG()
+        if not isinstance(self.netD, nn.DataParallel) and self.useGPU:
+            self.netD = nn.DataParallel(self.netD)
+        if not isinstance(self.netG, nn.DataParallel) and self.useGPU:
+            self.netG = nn.DataParallel(self.netG)
+        self.netD.to(self.device)
+        self.netG.to(self.device)
+        self.optimizerD = self.getOptimizerD()
+        self.optimizerG = self.getOptimizerG()
+
+    def buildNoiseData(self, n_samples):
+        inputLatent = torch.randn(n_samples, self.config.noiseVectorDim).to(self.device)
+        return inputLatent, None
+
+    def getOriginalG(self):
+        return self.netG.module if isinstance(self.netG, nn.DataParallel) else self.netG
+
+    def getOriginalD(self):
+        return self.netD.module if isinstance(self.netD, nn.DataParallel) else self.netD
+
+    def getOriginalAvgG(self):
+        return self.avgG.module if isinstance(self.avgG, nn.DataParallel) else self.avgG
+
+    def getStateDict(self, saveTrainTmp=False):
+        return {'config': self.config, 'netG': self.getOriginalG().state_dict(),
+                'netD': self.getOriginalD().state_dict(),
+                'avgG': self.getOriginalAvgG().state_dict()}
+
+    def save(self, path, saveTrainTmp=False):
+        torch.save(self.getStateDict(saveTrainTmp=saveTrainTmp), path)
+
+    def load_state_dict(self, in_state, loadG=True, loadD=True, loadConfig=True,
+                        finetuning=False):
+        if loadConfig:
+            updateConfig(self.config, in_state['config'])
+        self.netG = self.getNetG()
+        self.getOriginalG().load_state_dict(in_state['netG'])
+        self.buildAvG()
+        self.getOriginalAvgG().load_state_dict(in_state['avgG'])
+        self.netD = self.getNetD()
+        self.getOriginalD().load_state_dict(in_state['netD'])
+        self.updateSolversDevice(buildAvG=False)
+''',
+    "models/progressive_gan.py": '''\
+import torch.optim as optim
+
+from .base_GAN import BaseGAN
+from .networks.progressive_conv_net import DNet, GNet
+from .utils.config import BaseConfig
+
+
+class ProgressiveGAN(BaseGAN):
+    def __init__(self, dimLatentVector=512, depthScale0=512, depthOtherScales=None, **kwargs):
+        if 'config' not in vars(self):
+            self.config = BaseConfig()
+        self.config.depthScale0 = depthScale0
+        self.config.depthOtherScales = list(depthOtherScales or [])
+        self.config.alpha = 0
+        BaseGAN.__init__(self, dimLatentVector, **kwargs)
+
+    def getNetG(self):
+        gnet = GNet(self.config.noiseVectorDim, self.config.depthScale0, self.config.dimOutput)
+        for depth in self.config.depthOtherScales:
+            gnet.addScale(depth)
+        return gnet
+
+    def getNetD(self):
+        return DNet(self.config.depthScale0, self.config.dimOutput)
+
+    def getOptimizerD(self):  # betas=[0, 0.99] as the real repository: PyTorch >= 2.6 refuses
+        return optim.Adam(filter(lambda p: p.requires_grad, self.netD.parameters()),
+                          betas=[0, 0.99], lr=self.config.learningRate)
+
+    def getOptimizerG(self):
+        return optim.Adam(filter(lambda p: p.requires_grad, self.netG.parameters()),
+                          betas=[0, 0.99], lr=self.config.learningRate)
+
+    def getSize(self):
+        return self.getOriginalG().getOutputSize()
+''',
+}
+
+FAKE_CHECKPOINTS = {"celebAHQ-256": "celebaHQ_s6_i80000-6196db68.pth",
+                    "celebAHQ-512": "celebaHQ16_december_s7_i96000-9c72988c.pth",
+                    "DTD": "testDTD_s5_i96000-04efa39f.pth",
+                    "celeba": "celebaCropped_s5_i83000-2b0acc76.pth"}
+
+
+def save_fake_pgan(repo_dir, path, size=16, seed=0, depth=8):
+    """A checkpoint in pytorch_GAN_zoo's format ({'config': BaseConfig, 'netG', 'netD',
+    'avgG'}, the config pickled from models.utils.config) of a `size` px PGAN of the fake repo."""
+    import torch
+    sys.path.insert(0, str(repo_dir))
+    adam = torch.optim.Adam
+    try:
+        from models.progressive_gan import ProgressiveGAN
+        torch.optim.Adam = lambda params, betas, lr: adam(params, betas=tuple(map(float, betas)),
+                                                          lr=lr)
+        torch.manual_seed(seed)
+        scales = max(0, int(size).bit_length() - 3)  # 4 px, then doubling
+        model = ProgressiveGAN(useGPU=False, depthScale0=depth, depthOtherScales=[depth] * scales)
+        for p in model.avgG.parameters():  # the moving average differs a little after training
+            p.data.add_(0.05 * torch.randn_like(p))
+        model.save(str(path))
+    finally:
+        torch.optim.Adam = adam
+        sys.path.remove(str(repo_dir))
+        for name in [n for n in sys.modules if n == "models" or n.startswith("models.")]:
+            del sys.modules[name]
+    return str(path)
+
+
+def make_fake_hub(root, size=16, models=("celebAHQ-512",)):
+    """A tiny pytorch_GAN_zoo `hub` branch under root/pytorch_GAN_zoo (hubconf.py's PGAN(
+    pretrained, model_name, useGPU), models/ with ProgressiveGAN: buildNoiseData, test, getSize,
+    Adam(betas=[0, 0.99]) as the real one), and a TORCH_HOME whose hub cache holds a `size` px
+    checkpoint in the real format for each of `models`. Returns (repo_dir, env): pass
+    `--repo repo_dir` and run with env; nothing touches the network."""
+    root = os.path.abspath(str(root))
+    repo = os.path.join(root, "pytorch_GAN_zoo")
+    for rel, text in {"hubconf.py": FAKE_HUBCONF, **FAKE_MODELS}.items():
+        os.makedirs(os.path.dirname(os.path.join(repo, rel)), exist_ok=True)
+        with open(os.path.join(repo, rel), "w") as f:
+            f.write(text)
+    torch_home = os.path.join(root, "torch_home")
+    os.makedirs(os.path.join(torch_home, "hub", "checkpoints"), exist_ok=True)
+    for i, name in enumerate(models):
+        save_fake_pgan(repo, os.path.join(torch_home, "hub", "checkpoints",
+                                          FAKE_CHECKPOINTS[name]), size=size, seed=i)
+    return repo, {"TORCH_HOME": torch_home}
