@@ -89,10 +89,11 @@ def PGAN(pretrained=False, *args, **kwargs):
     if 'config' not in kwargs or kwargs['config'] is None:
         kwargs['config'] = {}
     model = PGAN(useGPU=kwargs.get('useGPU', True), storeAVG=True, **kwargs['config'])
-    checkpoint = {"celebAHQ-256": 'https://dl.fbaipublicfiles.com/gan_zoo/PGAN/celebaHQ_s6_i80000-6196db68.pth',
-                  "celebAHQ-512": 'https://dl.fbaipublicfiles.com/gan_zoo/PGAN/celebaHQ16_december_s7_i96000-9c72988c.pth',
-                  "DTD": 'https://dl.fbaipublicfiles.com/gan_zoo/PGAN/testDTD_s5_i96000-04efa39f.pth',
-                  "celeba": "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/celebaCropped_s5_i83000-2b0acc76.pth"}
+    url = 'https://dl.fbaipublicfiles.com/gan_zoo/PGAN/'
+    checkpoint = {"celebAHQ-256": url + 'celebaHQ_s6_i80000-6196db68.pth',
+                  "celebAHQ-512": url + 'celebaHQ16_december_s7_i96000-9c72988c.pth',
+                  "DTD": url + 'testDTD_s5_i96000-04efa39f.pth',
+                  "celeba": url + "celebaCropped_s5_i83000-2b0acc76.pth"}
     if pretrained:
         if "model_name" in kwargs:
             if kwargs["model_name"] not in checkpoint.keys():
