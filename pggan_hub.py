@@ -10,7 +10,7 @@ scale_each=True, normalize=True). No training: the model comes pretrained.
     python pggan_hub.py                          # 5 celebAHQ-512 faces, as the recipe
     python pggan_hub.py --model-name celebAHQ-256 --num-images 64 --save-images
     python pggan_hub.py --interpolate 16         # a walk from face 0 to face 1
-    python pggan_hub.py --repo ~/src/pytorch_GAN_zoo --weights celebaHQ16_december_s7_i96000-9c72988c.pth
+    python pggan_hub.py --repo pytorch_GAN_zoo --weights celebaHQ16_december_s7_i96000-9c72988c.pth
 
 Writes to --out (default outputs/pggan_hub): pggan_<model>.png (the recipe's grid, at most 64
 images), with --save-images pggan_<model>_00000.png ... (one file per image), with
@@ -316,8 +316,8 @@ def main(argv=None):
         print(f"{done}/{num_images} images, {rate:.2f} images/s, "
               f"ETA {format_eta((num_images - done) / rate)}", flush=True)
     generated_images = torch.cat(kept)
-    print(f"generated {num_images} images at {rate:.2f} images/s (values {generated_images.min():.2f}"
-          f" .. {generated_images.max():.2f}, clamped to [-1, 1])")
+    print(f"generated {num_images} images at {rate:.2f} images/s (values "
+          f"{generated_images.min():.2f} .. {generated_images.max():.2f}, clamped to [-1, 1])")
 
     # Step 6: the grid, as the recipe makes it (each image stretched to full contrast)
     grid = torchvision.utils.make_grid(generated_images.clamp(min=-1, max=1), scale_each=True,

@@ -120,7 +120,8 @@ def test_networks_and_train_D_G_follow_the_book():
 def test_sample_numbers_in_chunks_gives_every_number():
     G = S.make_G()
     nums = S.sample_numbers(G, 25001, chunk=10000)
-    assert nums.shape == (25001,) and nums.dtype == torch.int64 and 0 <= nums.min() <= nums.max() < 100
+    assert nums.shape == (25001,) and nums.dtype == torch.int64
+    assert 0 <= nums.min() <= nums.max() < 100
 
 
 # -- bad input: one `error:` line, exit status 2, nothing written -------------------------------
