@@ -48,8 +48,9 @@ import torch
 import torchvision
 import torchvision.utils as vutils
 
-from common import (ArgumentParser, UserError, command_line, fail, format_eta, int_range,
-                    pick_device, prepare_out, run, seed_int, set_seed, use_agg_unless)
+from common import (ArgumentParser, StopOnCtrlC, UserError, command_line, fail, format_eta,
+                    int_range, pick_device, prepare_out, run, seed_int, set_seed,
+                    use_agg_unless)
 
 HUB_REPO = "facebookresearch/pytorch_GAN_zoo:hub"  # owner/name:ref -- `hub` is a branch
 WEIGHTS_URL = "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/"
@@ -304,33 +305,36 @@ def main(argv=None):
     precision = torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}
                                [args.half]) if args.half else contextlib.nullcontext()
     kept, t0 = [], time.perf_counter()
-    for start in range(0, num_images, args.batch_size):
-        with torch.no_grad(), precision:
-            generated_images = model.test(noise[start:start + args.batch_size],
-                                          getAvG=args.avg_generator).float().cpu()
-        kept.append(generated_images[:max(0, GRID_MAX - start)])
-        if args.save_images:
-            save_each(generated_images, args.out, os.path.basename(prefix), start)
-        done = start + len(generated_images)
-        rate = done / (time.perf_counter() - t0)
-        print(f"{done}/{num_images} images, {rate:.2f} images/s, "
-              f"ETA {format_eta((num_images - done) / rate)}", flush=True)
+    with StopOnCtrlC() as stop:  # Addition: Ctrl-C/SIGTERM end the loop, the grid is written
+        for start in range(0, num_images, args.batch_size):
+            with torch.no_grad(), precision:
+                generated_images = model.test(noise[start:start + args.batch_size],
+                                              getAvG=args.avg_generator).float().cpu()
+            kept.append(generated_images[:max(0, GRID_MAX - start)])
+            if args.save_images:
+                save_each(generated_images, args.out, os.path.basename(prefix), start)
+            done = start + len(generated_images)
+            rate = done / (time.perf_counter() - t0)
+            print(f"{done}/{num_images} images, {rate:.2f} images/s, "
+                  f"ETA {format_eta((num_images - done) / rate)}", flush=True)
+            if stop.requested:
+                break
     generated_images = torch.cat(kept)
-    print(f"generated {num_images} images at {rate:.2f} images/s (values "
+    print(f"generated {done} images at {rate:.2f} images/s (values "
           f"{generated_images.min():.2f} .. {generated_images.max():.2f}, clamped to [-1, 1])")
 
     # Step 6: the grid, as the recipe makes it (each image stretched to full contrast)
     grid = torchvision.utils.make_grid(generated_images.clamp(min=-1, max=1), scale_each=True,
                                        normalize=True, nrow=args.nrow)
     vutils.save_image(grid, f"{prefix}.png")
-    written = [f"{prefix}.png"] + [f"{prefix}_00000.png ... {prefix}_{num_images - 1:05d}.png"
+    written = [f"{prefix}.png"] + [f"{prefix}_00000.png ... {prefix}_{done - 1:05d}.png"
                                    ] * args.save_images
     if args.show:
         plt.imshow(grid.permute(1, 2, 0).cpu().numpy())
         plt.axis("off")
         plt.show()
 
-    if args.interpolate:  # Addition: a walk from image 0 to image 1 of the grid
+    if args.interpolate and not stop.requested:  # Addition: a walk from image 0 to image 1
         walk_noise = torch.stack([slerp(noise[0].cpu(), noise[1].cpu(), t)
                                   for t in torch.linspace(0, 1, args.interpolate)])
         frames = []
@@ -341,6 +345,9 @@ def main(argv=None):
         save_walk(torch.cat(frames), f"{prefix}_interp.png", f"{prefix}_interp.gif")
         written += [f"{prefix}_interp.png", f"{prefix}_interp.gif"]
     print("wrote: " + ", ".join(written))
+    if stop.requested:
+        print(f"interrupted after {done} of {num_images} images", file=sys.stderr)
+        return 130
     return 0
 
 

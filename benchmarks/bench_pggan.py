@@ -35,7 +35,8 @@ HUBCONF = textwrap.dedent('''
         model = ProgressiveGAN(useGPU=kwargs.get("useGPU", True))
         if pretrained:
             model.load_state_dict(torch.hub.load_state_dict_from_url(
-                "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/''' + WEIGHTS_FILE + '''", map_location="cpu"))
+                "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/''' + WEIGHTS_FILE + '''",
+                map_location="cpu"))
         return model
 ''')
 
@@ -52,7 +53,8 @@ STAND_IN = textwrap.dedent('''
             super().__init__()
             self.formatLayer = nn.Linear(512, 16 * WIDTHS[0])
             self.conv0 = nn.Conv2d(WIDTHS[0], WIDTHS[0], 3, padding=1)
-            self.scales = nn.ModuleList(nn.ModuleList([nn.Conv2d(a, b, 3, padding=1), nn.Conv2d(b, b, 3, padding=1)])
+            self.scales = nn.ModuleList(nn.ModuleList([nn.Conv2d(a, b, 3, padding=1),
+                                                       nn.Conv2d(b, b, 3, padding=1)])
                                         for a, b in zip(WIDTHS, WIDTHS[1:]))
             self.toRGB = nn.Conv2d(WIDTHS[-1], 3, 1)
         def forward(self, z):
@@ -95,7 +97,8 @@ def make_stand_in(torch_home):
     torch.manual_seed(0)
     g = GNet()
     print(f"stand-in generator: {sum(p.numel() for p in g.parameters()) / 1e6:.1f} M parameters")
-    torch.save({"netG": g.state_dict()}, os.path.join(torch_home, "hub", "checkpoints", WEIGHTS_FILE))
+    torch.save({"netG": g.state_dict()},
+               os.path.join(torch_home, "hub", "checkpoints", WEIGHTS_FILE))
 
 
 def run(flags, env):
@@ -129,15 +132,19 @@ def main():
             env["TORCH_HOME"] = tmp
             make_stand_in(tmp)
             print("model: the stand-in (PGGAN-512 layer widths, random weights)")
-        devices = [("cpu", [])] + ([("cuda", []), ("cuda", ["--half"]), ("cuda", ["--half", "fp16"])]
+        devices = [("cpu", [])] + ([("cuda", []), ("cuda", ["--half"]),
+                                    ("cuda", ["--half", "fp16"])]
                                    if torch.cuda.is_available() else [])
         for device, half in devices:
             for bs in args.batch_sizes:
                 flags = extra + ["--device", device, "--num-images", str(args.num_images),
-                                 "--batch-size", str(bs), "--out", os.path.join(tmp, "out"), *half]
+                                 "--batch-size", str(bs), "--out", os.path.join(tmp, "out"),
+                                 "--overwrite", *half]
                 label = f"{device} {' '.join(half) or 'fp32':12s} batch {bs:3d}"
-                print(f"{label}: {run(flags, env)}  ({args.num_images} images, model.test only)", flush=True)
-        flags = extra + ["--num-images", str(args.num_images), "--save-images", "--out", os.path.join(tmp, "out")]
+                print(f"{label}: {run(flags, env)}  ({args.num_images} images, model.test only)",
+                      flush=True)
+        flags = extra + ["--num-images", str(args.num_images), "--save-images", "--overwrite",
+                         "--out", os.path.join(tmp, "out")]
         print(f"default device, with --save-images: {run(flags, env)}  (images/s of generation; "
               f"PNG writing is included per batch)")
 

@@ -5,7 +5,9 @@ changed); the hub's `models` package is forgotten between tests."""
 import json
 import os
 import shutil
+import signal
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from PIL import Image
 
 import pggan_hub
 from common import run
-from helpers import ENV, make_fake_hub, save_fake_pgan, script
+from helpers import ENV, make_fake_hub, save_fake_pgan, script, start
 
 CELEBA_512 = "celebaHQ16_december_s7_i96000-9c72988c.pth"
 
@@ -162,6 +164,20 @@ def test_earlier_images_are_never_replaced_unless_asked(tmp_path, hub, capsys):
     assert main("--repo", repo, "--out", out, "--model-name", "celebAHQ-256") == 2  # not cached
     assert main("--repo", repo, "--out", out, "--seed", 2, "--overwrite") == 0
     assert (out / "pggan_celebAHQ-512.png").read_bytes() != grid
+
+
+def test_sigterm_writes_the_grid_so_far_and_exits_130(tmp_path, hub):
+    repo, env = hub
+    p = start("pggan_hub.py", "--repo", repo, "--num-images", 10000, "--batch-size", 1,
+              "--save-images", "--out", tmp_path, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(tmp_path.glob("*_0*.png"))) < 3:
+        time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "interrupted after" in err and "Traceback" not in err, err
+    assert png_size(tmp_path / "pggan_celebAHQ-512.png")[1] > 16  # the grid of what was made
+    assert len(list(tmp_path.glob("*_0*.png"))) < 10000
 
 
 # -- faults: one `error:` line each ------------------------------------------------------------
