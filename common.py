@@ -68,7 +68,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows `(default: X)` only where there is a real default the help does not already say."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in action.help:
+        if any(action.default is d for d in (None, False, argparse.SUPPRESS)) \
+                or "default" in action.help:  # `is`: a default of 0 is a real default
             return action.help
         return super()._get_help_string(action)
 

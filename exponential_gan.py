@@ -95,7 +95,7 @@ def parse_args(argv=None):
                       help="EarlyStop: stop after this many epochs without a better generator")
     better = p.add_argument_group("improvements on the book (--tutorial turns them off)")
     better.add_argument("--beta1", type=unit_interval, default=0.5,
-                        help="Adam beta1; 0.5 damps the GAN's oscillations (Adam's default 0.9)")
+                        help="Adam beta1; 0.5 damps the GAN's oscillations (Adam's usual 0.9)")
     better.add_argument("--anneal", action=argparse.BooleanOptionalAction, default=True,
                         help="decay the learning rate linearly to 0 over --epochs")
     better.add_argument("--scale", action=argparse.BooleanOptionalAction, default=True,
