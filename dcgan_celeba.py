@@ -70,10 +70,10 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, atomic_save, command_line,
                     export_generator, fail, format_eta, frechet_distance, gaussian_stats,
-                    ignore_signals, int_range, load_checkpoint, load_generator, non_negative_int,
-                    parse_with_tutorial, pick_device, positive_float, positive_int, prepare_out,
-                    resume_args, rng_state, run, seed_int, set_rng_state, set_seed,
-                    unit_interval, use_agg_unless)
+                    given_flags, ignore_signals, int_range, load_checkpoint, load_generator,
+                    non_negative_int, parse_with_tutorial, pick_device, positive_float,
+                    positive_int, prepare_out, resume_args, rng_state, run, seed_int,
+                    set_rng_state, set_seed, unit_interval, use_agg_unless)
 
 SCRIPT = "dcgan_celeba"
 # What --tutorial sets: the tutorial's own values, and none of the speed additions
@@ -83,7 +83,7 @@ TUTORIAL_SETTINGS = dict(batch_size=128, image_size=64, lr=0.0002, beta1=0.5, be
 # With --resume only these may differ from the run being resumed (they change no result)
 MAY_CHANGE = {"epochs", "time_budget", "log_every", "sample_every", "checkpoint_every",
               "dry_run", "device", "workers", "cache", "cache_dir", "show", "fid", "fid_every",
-              "fid_weights"}
+              "fid_weights", "overwrite"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,6 +222,8 @@ def parse_args(argv=None):
         if os.path.abspath(args.out) == os.path.abspath(saved["out"]):
             saved["out"] = args.out  # --out naming the checkpoint's own folder is no change
         args = resume_args(parser, argv, saved, MAY_CHANGE | {"resume"})
+        for dest in MAY_CHANGE - given_flags(parser, argv) - {"dry_run", "show", "overwrite"}:
+            setattr(args, dest, saved.get(dest, getattr(args, dest)))  # the run's own, unless given
     args.checkpoint = checkpoint
     if args.image_size not in (32, 64, 128, 256):
         fail(f"--image-size must be 32, 64, 128 or 256 (a power of two), got {args.image_size}")
@@ -423,7 +425,7 @@ def cached_images(dataset, args, device, rank, world, ctrl_c):
                 print(f"cache: reusing {path} ({len(images)} images)")
         if world > 1:
             dist.barrier()
-    if skipped:
+    if skipped and rank == 0:
         print(f"warning: skipped {skipped} unreadable image file(s)", file=sys.stderr)
     if device.type == "cuda" and images.numel() < torch.cuda.mem_get_info(device)[0] // 2:
         return images.to(device)  # CelebA at 64x64 is ~2.5 GB: it fits in GPU memory
@@ -1141,6 +1143,8 @@ def train(args, device, rank, world, ctrl_c):
     stats = TrainingStats(args, G_losses, D_losses, metrics, num_epochs * len(dataloader))
     stop_now = Stopper(args, ctrl_c, world, device)  # Ctrl-C, SIGTERM, --time-budget
     progress_dir = os.path.join(out, "visualization", config_name(args))
+    if master and args.progress_every:
+        os.makedirs(progress_dir, exist_ok=True)
     errG = D_G_z2 = torch.zeros((), device=device)  # until G's first step (--d-updates)
     stop, fid_real = None, []
 
@@ -1371,6 +1375,7 @@ def results(args, out, modelG, real_batch, img_list, G_losses, D_losses, fixed_n
     with torch.no_grad():
         vutils.save_image(sampleG(fixed_noise).cpu(), os.path.join(out, "fake_samples.png"),
                           padding=2, normalize=True, value_range=(-1, 1))
+    sampleG = sampleG.to(memory_format=torch.contiguous_format)  # a plain layout in the file
     export_generator(sampleG, (latent(2, args, device),), os.path.join(out, "generator.pt2"),
                      SCRIPT, {k: getattr(args, k) for k in GENERATOR_SETTINGS})
     if args.show:

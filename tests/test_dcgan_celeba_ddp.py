@@ -1,0 +1,130 @@
+"""dcgan_celeba.py under torchrun: two gloo processes on the CPU write one set of outputs, stop
+together on Ctrl-C, and the gradient penalty through DDP gives the single-process gradients."""
+import os
+import signal
+import subprocess
+import sys
+
+import torch
+
+import common
+import dcgan_celeba
+from helpers import ENV, ROOT, make_image_folder
+
+SCRIPT = os.path.join(ROOT, "dcgan_celeba.py")
+OUTPUTS = ["generator.pt2", "checkpoint.pt", "metrics.csv", "training_images.png", "losses.png",
+           "progress.gif", "real_vs_fake.png", "fake_samples.png"]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+DDP_ENV = {**ENV, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def in_process(*args):
+    try:
+        return common.run(dcgan_celeba.main, [str(a) for a in args])
+    except SystemExit as e:
+        return e.code
+
+
+def ckpt(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def test_torchrun_two_processes_write_one_set_of_outputs_and_resume_with_two(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "celeba", n=16, size=40, corrupt=True)
+    out = tmp_path / "ddp"
+    flags = ["--dataroot", data, "--image-size", 32, "--batch-size", 8, "--workers", 0,
+             "--ngf", 8, "--ndf", 8, "--log-every", 1]
+    r = subprocess.run([*TORCHRUN, SCRIPT, *map(str, flags), "--out", str(out), "--epochs", "1"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT, env=DDP_ENV)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("Starting Training Loop") == 1  # only rank 0 prints
+    assert "x 2 processes" in r.stdout and "[0/1][1/2]" in r.stdout
+    assert r.stderr.count("skipped 1 unreadable") == 1
+    assert sorted(p for p in os.listdir(out) if not p.startswith(".")) == sorted(OUTPUTS)
+    c = ckpt(out / "checkpoint.pt")
+    assert c["epoch"] == 1 and c["iters"] == 2 and len(c["G_losses"]) == 2 and c["world"] == 2
+    assert not any(k.startswith("module.") for k in c["netG"])  # loads without DDP
+    # one process cannot continue a two-process run exactly: refused, saying how
+    assert in_process("--resume", out / "checkpoint.pt", "--epochs", 2) == 2
+    assert "torchrun --nproc_per_node=2" in capsys.readouterr().err
+
+
+def test_torchrun_ctrl_c_on_one_rank_stops_every_rank_with_a_loadable_checkpoint(tmp_path):
+    """SIGINT to rank 1 only (rank 0 writes checkpoints, so it must learn of the stop from the
+    other rank); the hint printed then resumes with torchrun."""
+    data = make_image_folder(tmp_path / "celeba", n=32, size=40)
+    out = tmp_path / "ddp"
+    p = subprocess.Popen([*TORCHRUN, SCRIPT, "--dataroot", data, "--image-size", "32",
+                          "--batch-size", "8", "--workers", "0", "--ngf", "8", "--ndf", "8",
+                          "--log-every", "3", "--epochs", "500", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                         env=DDP_ENV)
+    try:
+        for line in p.stdout:  # training under way in its second epoch
+            if line.startswith("[1/500]"):
+                break
+        workers = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
+                                 text=True).stdout.split()
+        rank1 = [w for w in workers if b"RANK=1\0" in open(f"/proc/{w}/environ", "rb").read()]
+        assert len(rank1) == 1, workers
+        os.kill(int(rank1[0]), signal.SIGINT)
+        rest, _ = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert "stopped; checkpoint saved" in rest, rest[-3000:]
+    assert "torchrun --nproc_per_node=2" in rest and "exitcode: 130" in rest
+    c = ckpt(out / "checkpoint.pt")
+    assert c["epoch"] == 1 and c["iters"] > 4 and len(c["G_losses"]) == c["iters"]
+
+
+def test_world_size_without_rank_is_one_error_line(tmp_path, capsys, monkeypatch):
+    data = make_image_folder(tmp_path / "celeba", n=4, size=40)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    assert in_process("--dataroot", data, "--out", tmp_path / "o", "--dry-run") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "torchrun" in err[0]
+
+
+DDP_GP_WORKER = """
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {root!r})
+import dcgan_celeba as d
+from torch.nn.parallel import DistributedDataParallel as DDP
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+layer_norm = lambda c: torch.nn.GroupNorm(1, c)
+torch.manual_seed(0)
+netD, ref = d.Discriminator(1, 3, 8, 32, layer_norm), d.Discriminator(1, 3, 8, 32, layer_norm)
+ref.load_state_dict(netD.state_dict())
+g = torch.Generator().manual_seed(1)
+real, fake = torch.randn(8, 3, 32, 32, generator=g), torch.randn(8, 3, 32, 32, generator=g)
+eps = lambda r: torch.Generator().manual_seed(100 + r)  # each rank's draws for its half
+ddp, half = DDP(netD), slice(4 * rank, 4 * rank + 4)
+(-ddp(real[half]).mean()).backward()
+ddp(fake[half]).mean().backward()
+d.gradient_penalty(ddp, real[half], fake[half], 10.0, eps(rank)).backward()
+# one process, the whole batch, the same interpolation points
+e = torch.cat([torch.rand(4, 1, 1, 1, generator=eps(r)) for r in (0, 1)])
+(-ref(real).mean()).backward()
+ref(fake).mean().backward()
+x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
+grad, = torch.autograd.grad(ref(x_hat).sum(), x_hat, create_graph=True)
+(10.0 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()).backward()
+print("maxdiff", max((a.grad - b.grad).abs().max().item()
+                     for a, b in zip(netD.parameters(), ref.parameters())))
+dist.destroy_process_group()
+"""
+
+
+def test_wgan_gp_under_ddp_gives_the_critic_the_single_process_gradients(tmp_path):
+    """The gradient penalty's double backward through DistributedDataParallel: 2 gloo ranks on
+    half a batch each must give D the gradients of one process on the whole batch."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(DDP_GP_WORKER.format(root=ROOT))
+    r = subprocess.run([*TORCHRUN, str(worker)], capture_output=True, text=True, timeout=240,
+                       env=DDP_ENV)
+    diffs = [float(line.split()[1]) for line in r.stdout.splitlines()
+             if line.startswith("maxdiff")]
+    assert r.returncode == 0 and len(diffs) == 2, r.stderr[-2000:]
+    assert max(diffs) < 1e-4
