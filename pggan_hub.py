@@ -310,7 +310,8 @@ def main(argv=None):
             with torch.no_grad(), precision:
                 generated_images = model.test(noise[start:start + args.batch_size],
                                               getAvG=args.avg_generator).float().cpu()
-            kept.append(generated_images[:max(0, GRID_MAX - start)])
+            if start < GRID_MAX:  # a copy: a view would keep every batch in memory
+                kept.append(generated_images[:GRID_MAX - start].clone())
             if args.save_images:
                 save_each(generated_images, args.out, os.path.basename(prefix), start)
             done = start + len(generated_images)
