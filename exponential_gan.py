@@ -79,8 +79,9 @@ def as_flags(settings):
 
 
 def parse_args(argv=None):
-    p = ArgumentParser(description="GAN that learns to draw points on a curve (M. Liu, Learn "
-                       "Generative AI with PyTorch, chapter 3).")
+    p = ArgumentParser(prog=os.path.basename(__file__),
+                       description="GAN that learns to draw points on a curve (M. Liu, "
+                       "Learn Generative AI with PyTorch, chapter 3).")
     book = p.add_argument_group("the book's inputs")
     book.add_argument("--shape", choices=list(SHAPES), default="exponential",
                       help="the curve: exponential y=1.08^x, x in [0,50] (the book); sine, "

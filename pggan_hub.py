@@ -65,7 +65,8 @@ GRID_MAX = 64  # the grid shows at most this many images (a 10,000-face grid is 
 
 # -- 1. Arguments ------------------------------------------------------------------------------
 def parse_args(argv=None):
-    p = ArgumentParser(description="Generate images with the pretrained Progressive GAN "
+    p = ArgumentParser(prog=os.path.basename(__file__),
+                       description="Generate images with the pretrained Progressive GAN "
                        "(PGGAN) of facebookresearch/pytorch_GAN_zoo from PyTorch Hub.")
     recipe = p.add_argument_group("the recipe's inputs")
     recipe.add_argument("--model-name", choices=list(CHECKPOINTS), default="celebAHQ-512",

@@ -80,8 +80,9 @@ def weight(text):
 
 
 def parse_args(argv=None):
-    p = ArgumentParser(description="GAN that generates integers 0-99 that are multiples of "
-                       "--multiple (M. Liu, Learn Generative AI with PyTorch, chapter 3.5).")
+    p = ArgumentParser(prog=os.path.basename(__file__),
+                       description="GAN that generates integers 0-99 that are multiples "
+                       "of --multiple (M. Liu, Learn Generative AI with PyTorch, chapter 3.5).")
     book = p.add_argument_group("the book's inputs")
     book.add_argument("--multiple", type=int_range(1, 99), default=5,
                       help="generate multiples of this number (exercise 3.4: 3)")

@@ -16,7 +16,7 @@ from PIL import Image
 
 import pggan_hub
 from common import run
-from helpers import ENV, make_fake_hub, save_fake_pgan, script, start
+from helpers import ENV, make_fake_hub, save_fake_pgan, start
 
 CELEBA_512 = "celebaHQ16_december_s7_i96000-9c72988c.pth"
 
@@ -63,19 +63,19 @@ def png_size(path):
 
 
 # -- the recipe, offline ---------------------------------------------------------------------
-def test_the_recipes_call_runs_from_the_hub_cache(tmp_path, hub):
+def test_the_recipes_call_runs_from_the_hub_cache(tmp_path, hub, capsys):
     repo, env = hub
     # the hub cache holds the repository, as torch.hub leaves a first download
     os.symlink(repo, os.path.join(env["TORCH_HOME"], "hub", "facebookresearch_pytorch_GAN_zoo_hub"))
     out = tmp_path / "out"
-    p = script("pggan_hub.py", "--out", out, "--save-images", "--interpolate", 4,
-               "--batch-size", 2, env={**env, "FAKE_HUB_LOG": str(tmp_path / "calls.jsonl")})
-    assert p.stdout.startswith("arguments: python pggan_hub.py --model-name celebAHQ-512")
+    assert main("--out", out, "--save-images", "--interpolate", 4, "--batch-size", 2) == 0
+    p = capsys.readouterr()
+    assert p.out.startswith("arguments: python pggan_hub.py --model-name celebAHQ-512")
     # The recipe's call: PGAN(model_name='celebAHQ-512', pretrained=True, useGPU=<cuda?>).
     assert calls(tmp_path) == [{"pretrained": True, "args": [], "model_name": "celebAHQ-512",
                                 "useGPU": False}]
-    assert "downloading" not in p.stdout.lower() + p.stderr.lower()
-    assert "seed: 0" in p.stdout and "images/s" in p.stdout and "ETA" in p.stdout
+    assert "downloading" not in p.out.lower() + p.err.lower()
+    assert "seed: 0" in p.out and "images/s" in p.out and "ETA" in p.out
     # 5 images of 16 px in one row of the recipe's grid (padding 2)
     assert png_size(out / "pggan_celebAHQ-512.png") == (5 * 18 + 2, 20)
     singles = sorted(f.name for f in out.glob("pggan_celebAHQ-512_0*.png"))
