@@ -1072,7 +1072,7 @@ def train(args, device, rank, world, ctrl_c):
         plt.title("Training Images")
         plt.imshow(np.transpose(vutils.make_grid(real_batch[:64], padding=2, normalize=True),
                                 (1, 2, 0)))
-        plt.savefig(os.path.join(out, "training_images.png"), bbox_inches="tight")
+        plt.savefig(os.path.join(out, "training_images.png"), dpi=80, bbox_inches="tight")
         if not args.show:
             plt.close()
 
@@ -1349,7 +1349,7 @@ def results(args, out, modelG, real_batch, img_list, G_losses, D_losses, fixed_n
     plt.xlabel("iterations")
     plt.ylabel("Loss")
     plt.legend()
-    plt.savefig(os.path.join(out, "losses.png"))
+    plt.savefig(os.path.join(out, "losses.png"), dpi=80)
     # Visualization of G's progression (the tutorial's HTML animation, as progress.gif)
     fig = plt.figure(figsize=(8, 8))
     plt.axis("off")
@@ -1369,7 +1369,7 @@ def results(args, out, modelG, real_batch, img_list, G_losses, D_losses, fixed_n
     plt.axis("off")
     plt.title("Fake Images")
     plt.imshow(np.transpose(img_list[-1], (1, 2, 0)))
-    plt.savefig(os.path.join(out, "real_vs_fake.png"), bbox_inches="tight")
+    plt.savefig(os.path.join(out, "real_vs_fake.png"), dpi=60, bbox_inches="tight")
     # Addition: the last fixed-noise grid and the generator, from the sampling copy of G
     sampleG = sampling_copy(modelG, args, device)
     with torch.no_grad():

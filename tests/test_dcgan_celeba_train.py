@@ -251,14 +251,5 @@ def test_cache_is_built_once_reused_rebuilt_on_change_and_never_trusted_when_dam
     images, printed = cached()
     assert "cache: reusing" in printed and torch.equal(images, ckpt(cache)["images"])
     other = tmp_path / "not" / "yet" / "there"  # --cache-dir is created
-    cached("--cache-dir", other)
+    cached("--cache-dir", str(other))
     assert (other / cache.name).is_file()
-
-
-def test_training_from_the_cache_matches_training_from_the_files(tmp_path):
-    data = make_image_folder(tmp_path / "celeba", n=8, size=40)
-    flags = ["--dataroot", data, *SMALL, "--batch-size", 4, "--dry-run"]
-    assert in_process(*flags, "--cache", "--out", tmp_path / "a") == 0
-    assert in_process(*flags, "--no-cache", "--out", tmp_path / "b") == 0
-    a, b = ckpt(tmp_path / "a" / "checkpoint.pt"), ckpt(tmp_path / "b" / "checkpoint.pt")
-    assert abs(a["D_losses"][0] - b["D_losses"][0]) < 1e-4
