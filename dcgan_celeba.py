@@ -1057,7 +1057,6 @@ def train(args, device, rank, world, ctrl_c):
         fail(f"--batch-size {args.batch_size} is the global batch: with {world} processes it "
              f"must be a multiple of {world}, at least 2 per process")
     extractor = fid_extractor(args, device) if args.fid and master else None  # fail early
-    num_epochs, nz = args.epochs, args.nz
 
     # Data (see load_data), and the training noise's own generator (saved: exact resume)
     noise_rng = torch.Generator(device).manual_seed(manualSeed)
@@ -1093,6 +1092,15 @@ def train(args, device, rank, world, ctrl_c):
     if args.compile:
         netG, netD = torch.compile(netG), torch.compile(netD)
 
+    return training(args, device, rank, world, ctrl_c, out, dataloader, real_batch, noise_rng,
+                    extractor, netG, netD, modelG, modelD, critic)
+
+
+def training(args, device, rank, world, ctrl_c, out, dataloader, real_batch, noise_rng,
+             extractor, netG, netD, modelG, modelD, critic):
+    """The tutorial's Loss Functions and Optimizers and its Training loop. Each addition is set
+    up once before the loop and costs about one line in it."""
+    master, num_epochs = rank == 0, args.epochs
     # -- Loss Functions and Optimizers --------------------------------------------------------
     # Initialize the loss functions (BCE on logits, see Discriminator; --loss: see LOSSES)
     criterion, criterionG = LOSSES[args.loss]
@@ -1264,7 +1272,7 @@ def train(args, device, rank, world, ctrl_c):
             if stop:
                 break
         if iters == 0:
-            fail(f"none of the {len(dataset)} image files in {args.dataroot} could be read")
+            fail(f"none of the image files in {args.dataroot} could be read")
         if dataloader.skipped and master:
             print(f"warning: skipped {dataloader.skipped} unreadable image file(s) so far",
                   file=sys.stderr)
