@@ -427,28 +427,28 @@ def main(argv=None):
                     break
             for scheduler in schedulers:
                 scheduler.step()
-            # Addition: quality on the fixed batch; EarlyStop's gdif (see --stop-on)
-            mse, ks = quality(G, fixed_noise, args.shape)
-            gdif = performance(fake_samples, args.shape) if args.stop_on == "batch-mse" \
-                else math.sqrt(mse) / y_std + ks
-            gdif = gdif if math.isfinite(gdif) else float("inf")
-            stop = stopper.stop(gdif)
-            if stopper.improved or best_state is None:
-                best_state = {k: v.clone() for k, v in G.state_dict().items()}
-                best = dict(epoch=epoch + 1, mse=mse, ks=ks)
+            mse, ks = quality(G, fixed_noise, args.shape)  # Addition: on the fixed batch
             now, steps = time.perf_counter(), n + 1
-            G_losses.append(gloss.item() / steps)
-            D_losses.append(dloss.item() / steps)
-            metrics.write(epoch=epoch + 1, iteration=iteration, loss_D=D_losses[-1],
-                          loss_G=G_losses[-1], D_x=D_x.item() / steps, D_G_z=D_G_z.item() / steps,
-                          steps_per_sec=steps / (now - t0), mse=mse, ks=ks,
-                          best_epoch=best["epoch"])
             eta = (now - t_start) / (epoch + 1) * (epochs - epoch - 1)
             if test_epoch(epoch, gloss, dloss, n, fake_samples, train_data, args.shape, out, plt,
                           args.plot_every, f", MSE {mse:.3f}, KS {ks:.3f} | "
                           f"{steps / (now - t0):.0f} steps/s, ETA {format_eta(eta)} (at most)",
                           force=args.dry_run or now - t_print > 10):
                 t_print = now
+            gdif = performance(fake_samples, args.shape) if args.stop_on == "batch-mse" \
+                else math.sqrt(mse) / y_std + ks  # Addition: --stop-on
+            gdif = gdif if math.isfinite(gdif) else float("inf")
+            stop = stopper.stop(gdif)
+            # Additions: keep the best G, record the epoch
+            if stopper.improved or best_state is None:
+                best_state = {k: v.clone() for k, v in G.state_dict().items()}
+                best = dict(epoch=epoch + 1, mse=mse, ks=ks)
+            G_losses.append(gloss.item() / steps)
+            D_losses.append(dloss.item() / steps)
+            metrics.write(epoch=epoch + 1, iteration=iteration, loss_D=D_losses[-1],
+                          loss_G=G_losses[-1], D_x=D_x.item() / steps, D_G_z=D_G_z.item() / steps,
+                          steps_per_sec=steps / (now - t0), mse=mse, ks=ks,
+                          best_epoch=best["epoch"])
             if stop:
                 print(f"early stop at epoch {epoch + 1}: no better generator for "
                       f"{args.patience} epochs")
