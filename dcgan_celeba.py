@@ -118,7 +118,9 @@ def build_parser():
                    "encoder-decoder; 0.0 with --loss wgan or wgan-gp)")
     t.add_argument("--tutorial", action="store_true",
                    help="the tutorial's exact settings instead of the improved defaults: " +
-                   ", ".join(f"{k.replace('_', '-')} {v}" for k, v in TUTORIAL_SETTINGS.items()))
+                   " ".join(("--no-" if v is False else "--") + k.replace("_", "-") +
+                            ("" if isinstance(v, bool) else f" {v}")
+                            for k, v in TUTORIAL_SETTINGS.items()))
     d = p.add_argument_group("data and speed")
     d.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
                    help="decode, resize and crop every image once into a uint8 file "
@@ -172,9 +174,9 @@ def build_parser():
     e = p.add_argument_group("evaluation")
     e.add_argument("--fid", type=int_range(0, 100000), default=0, metavar="N",
                    help="FID and Inception Score of N generated images (FID against N real) at "
-                   "the end; needs pip install -r requirements-fid.txt (0: off)")
+                   "the end; needs pip install -r requirements-fid.txt (default 0: off)")
     e.add_argument("--fid-every", type=non_negative_int, default=0, metavar="E",
-                   help="with --fid: also every E epochs (0: only at the end)")
+                   help="with --fid: also every E epochs (default 0: only at the end)")
     e.add_argument("--fid-weights", metavar="PATH",
                    help="local Inception weights file for --fid (offline machines)")
     e.add_argument("--generate", metavar="PATH",
@@ -202,7 +204,7 @@ def build_parser():
     r.add_argument("--sample-every", type=positive_int, default=500,
                    help="fixed_noise grid into img_list every N iterations")
     r.add_argument("--checkpoint-every", type=non_negative_int, default=0,
-                   help="also write checkpoint.pt every N iterations (0: at epoch ends only)")
+                   help="also write checkpoint.pt every N iterations (default 0: at epoch ends)")
     r.add_argument("--dry-run", action="store_true",
                    help="one training iteration, then every output file")
     r.add_argument("--show", action="store_true", help="also show the figures in windows")
