@@ -45,6 +45,27 @@ def rows(path):
         return list(csv.DictReader(f))
 
 
+def make_mnist(root, n=64, name="MNIST", n_test=None):
+    """n small real-format MNIST digits (a bar whose column is the class, plus noise) as
+    torchvision's raw IDX files under root/<name>/raw (train and t10k); returns root for
+    `--dataroot`. name="FashionMNIST" gives the Fashion-MNIST layout."""
+    import numpy as np
+    raw = os.path.join(root, name, "raw")
+    os.makedirs(raw, exist_ok=True)
+    for prefix, count, seed in (("train", n, 0), ("t10k", n_test or max(n // 2, 10), 1)):
+        rng = np.random.default_rng(seed)
+        labels = (np.arange(count) % 10).astype(np.uint8)
+        images = rng.integers(0, 40, size=(count, 28, 28)).astype(np.uint8)
+        for img, c in zip(images, labels):
+            img[4:24, 3 + 2 * c:5 + 2 * c] = 255
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            with open(os.path.join(raw, f"{prefix}-{kind}-ubyte"), "wb") as f:
+                f.write(bytes([0, 0, 8, array.ndim]))  # IDX: magic, big-endian sizes, bytes
+                f.write(np.array(array.shape, dtype=">i4").tobytes())
+                f.write(array.tobytes())
+    return str(root)
+
+
 def make_image_folder(root, n=16, size=32, flat=False, corrupt=False, seed=0):
     """n small real JPEGs (a bright disc on a noisy background) in root/img_align_celeba/ (the
     DCGAN tutorial's CelebA layout) or, with flat, directly in root; corrupt adds one file that
