@@ -1060,13 +1060,14 @@ def train(args, device, rank, world, ctrl_c):
              f"must be a multiple of {world}, at least 2 per process")
     extractor = fid_extractor(args, device) if args.fid and master else None  # fail early
 
+    # Addition: --out checked (and held) before the data, which may take long to decode
+    out = prepare_out(args.out, new_run=not args.resume, overwrite=args.overwrite) \
+        if master else args.out
     # Data (see load_data), and the training noise's own generator (saved: exact resume)
     noise_rng = torch.Generator(device).manual_seed(manualSeed)
     dataset, dataloader = load_data(args, device, rank, world, ctrl_c, noise_rng)
     # Plot some training images
     real_batch = dataloader.first(64)
-    out = prepare_out(args.out, new_run=not args.resume, overwrite=args.overwrite) \
-        if master else args.out
     if master:
         plt.figure(figsize=(8, 8))
         plt.axis("off")

@@ -26,7 +26,7 @@ def test_missing_folder_is_one_error_line_without_traceback(tmp_path):
     r = script("dcgan_celeba.py", "--dataroot", tmp_path / "nothing", "--out", tmp_path / "o",
                check=False)
     assert_user_error(r, "img_align_celeba/*.jpg")
-    assert r.stdout.startswith("arguments:") and not os.path.exists(tmp_path / "o")
+    assert r.stdout.startswith("arguments:")
 
 
 def bad_inputs(tmp):
