@@ -32,9 +32,11 @@ What differs from the tutorial and why:
   same values, numerically stable, and allowed under autocast. D(x), D(G(z)) are still printed
   as probabilities.
 - Default speed settings (--tutorial turns them off): decoded images cached once as uint8 in
-  memory, channels-last, bf16 autocast where the hardware has it, no host sync per iteration
-  (the stats line syncs once): measured >= 2x the tutorial's code on a 2-core CPU
-  (benchmarks/bench_celeba.py).
+  memory, channels-last, bf16 autocast on CUDA and on CPUs with AMX, no host sync per
+  iteration (the stats line syncs once). benchmarks/bench_celeba.py times them against the
+  tutorial's own code.
+- --time-budget SECONDS stops training cleanly (checkpoint, figures, export), for fixed-time
+  comparisons; --fid N --fid-every E adds FID and Inception Score rows to metrics.csv.
 - Fixed-noise samples, fake_samples.png and generator.pt2 come from an eval-mode copy of G whose
   batch-norm statistics are recomputed from fresh noise: the tutorial samples in train mode
   (batch statistics), which an exported generator cannot do, and the running statistics lag
