@@ -3,13 +3,16 @@ files, the exported generator loads without the script, `--generate` reads it ba
 input is one `error:` line. CPU only, no network, everything under tmp_path; deeper tests are
 in tests/."""
 import os
+import sys
 
 import pytest
 import torch
 
 import common
-from tests.helpers import (assert_user_error, make_fake_hub, make_image_folder, make_mnist,
-                           rows, script)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
+from helpers import (assert_user_error, make_fake_hub, make_image_folder,  # noqa: E402
+                     make_mnist, rows, script)
 
 
 def data_flags(name, tmp_path):
