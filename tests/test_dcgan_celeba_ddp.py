@@ -122,7 +122,7 @@ def test_wgan_gp_under_ddp_gives_the_critic_the_single_process_gradients(tmp_pat
     half a batch each must give D the gradients of one process on the whole batch."""
     worker = tmp_path / "worker.py"
     worker.write_text(DDP_GP_WORKER.format(root=ROOT))
-    r = subprocess.run([*TORCHRUN, str(worker)], capture_output=True, text=True, timeout=240,
+    r = subprocess.run([*TORCHRUN, str(worker)], capture_output=True, text=True, timeout=400,
                        env=DDP_ENV)
     diffs = [float(line.split()[1]) for line in r.stdout.splitlines()
              if line.startswith("maxdiff")]
