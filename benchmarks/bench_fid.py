@@ -293,21 +293,27 @@ def train(args, flags, out, budget_flags, log_path):
     return p.returncode, time.perf_counter() - start
 
 
-def generated_features(args, out, net):
-    """Features of N images from OUT/generator.pt2, written by the script's own --generate."""
+def generated_features(args, out, net, chunk=1000):
+    """Features of N images from OUT/generator.pt2, written by the script's own --generate in
+    calls of at most `chunk` images (its --num-samples is capped), each with its own --seed
+    (10000, 10001, ...: the same noise for every setting)."""
     gen_out = out + "-generate"  # its own --out: the training run's folder stays untouched
     shutil.rmtree(gen_out, ignore_errors=True)
-    folder = os.path.join(gen_out, "samples")
-    cmd = [sys.executable, args.script, "--generate", os.path.join(out, "generator.pt2"),
-           "--num-samples", str(args.n), "--save-images", folder, "--out", gen_out]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode:
-        print("  | " + (p.stdout + p.stderr).strip().replace("\n", "\n  | ")[-2000:])
-        return None
-    names = sorted(n for n in os.listdir(folder) if n.endswith(".png"))
-    images = load_folder(folder, names, args.image_size)
+    images = []
+    for k, start in enumerate(range(0, args.n, chunk)):
+        folder = os.path.join(gen_out, f"samples{k}")
+        cmd = [sys.executable, args.script, "--generate", os.path.join(out, "generator.pt2"),
+               "--num-samples", str(min(chunk, args.n - start)), "--save-images", folder,
+               "--out", gen_out, "--seed", str(10000 + k)]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode:
+            print("  | " + (p.stdout + p.stderr).strip().replace("\n", "\n  | ")[-2000:])
+            return None
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".png"))
+        images.append(load_folder(folder, names, args.image_size))
     if not args.keep_samples:
         shutil.rmtree(gen_out)
+    images = torch.cat(images)
     return fid_inception.features(net, images, label=f"{len(images)} generated")
 
 
