@@ -32,7 +32,7 @@ What differs from the tutorial and why:
   same values, numerically stable, and allowed under autocast. D(x), D(G(z)) are still printed
   as probabilities.
 - Default speed settings (--tutorial turns them off): decoded images cached once as uint8 in
-  memory, channels-last, bf16 autocast on CUDA and on CPUs with AMX, no host sync per
+  memory, channels-last, bf16 autocast where the hardware has it, no host sync per
   iteration (the stats line syncs once). benchmarks/bench_celeba.py times them against the
   tutorial's own code.
 - --time-budget SECONDS stops training cleanly (checkpoint, figures, export), for fixed-time
@@ -131,8 +131,8 @@ def build_parser():
     d.add_argument("--cache-dir", metavar="DIR",
                    help="folder for the cache file, created if missing (default: --dataroot)")
     d.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto",
-                   help="mixed precision: auto is bf16 on CUDA and on CPUs with AMX, else off; "
-                   "fp16 (CUDA) adds a GradScaler")
+                   help="mixed precision: auto is bf16 on CUDA and on CPUs with bf16 "
+                   "instructions, else off; fp16 (CUDA) adds a GradScaler")
     d.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="NHWC memory format, which fast convolution kernels prefer")
     d.add_argument("--compile", action="store_true", help="torch.compile G and D")
@@ -954,11 +954,11 @@ def sampling_copy(modelG, args, device, batches=2):
 
 
 def amp_dtype(args, device):
-    """--amp auto: bf16 on CUDA and on CPUs with AMX tiles (measured 2.5x faster on a Xeon with
-    AMX; 2.5x slower than fp32 on an AVX512-BF16 EPYC without AMX), else off."""
+    """--amp auto: bf16 on CUDA and on CPUs with bf16 instructions (whole runs measured faster
+    than fp32 on two 2-core CPUs: benchmarks/bench_celeba.py), else off."""
     amp = args.amp
     if amp == "auto":
-        cpu_bf16 = device.type == "cpu" and torch.cpu._is_amx_tile_supported()
+        cpu_bf16 = device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
         amp = "bf16" if device.type == "cuda" or cpu_bf16 else "off"
     if amp == "fp16" and device.type != "cuda":
         fail("--amp fp16 needs a CUDA GPU (its GradScaler); use --amp bf16 on this device")
