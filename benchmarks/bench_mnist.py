@@ -115,7 +115,7 @@ def main():
     args = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"torch {torch.__version__}, {os.cpu_count()} CPU(s), {torch.get_num_threads()} "
-          f"threads, device {device}, bf16 CPU: {dcgan_mnist.cpu_has_bf16()}")
+          f"threads, device {device}")
     if hasattr(os, "getloadavg"):
         print("load average at start: %.2f %.2f %.2f" % os.getloadavg())
     sides = {"cookbook loop as written (PNG DataLoader, batch 128, fp32)":
