@@ -39,7 +39,7 @@ real statistics cost as much once, then come from the cache. Plan:
     138 s (~120 images/s) in an earlier measurement; 32x32 costs about a quarter, so 3 minutes
     are roughly 500 iterations when the machine is idle (the old script did 26-35 images/s at
     32x32 with the load average at 7-9: then 3 minutes are only ~50 iterations),
-  - N = 5,000 (the issue's minimum) for every setting, seed 999 only: 5 x (3 + 14) min
+  - N = 5,000 (the study's intended minimum) for every setting, seed 999 only: 5 x (3 + 14) min
     = ~85 min idle, real statistics cached beforehand (`real --n 5000`). Three seeds would take
     ~4 hours; add --seeds 999 1 2 for the defaults and the tutorial only if time is left.
   - squeezed into ~40 min: --minutes 2 --n 2000 (5 x (2 + 5.5) min); FID is biased upwards

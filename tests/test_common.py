@@ -206,8 +206,9 @@ def test_second_ctrl_c_during_a_save_waits_until_the_file_is_complete(tmp_path):
             "        common.atomic_write('ckpt.pt', write)\n"
             "        print('not reached')\n"
             "raise SystemExit(common.run(main))\n")
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(common.__file__)}
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                       text=True, env={**os.environ, "PYTHONPATH": os.path.dirname(common.__file__)})
+                       text=True, env=env)
     assert p.returncode == 130 and "Traceback" not in p.stderr and "not reached" not in p.stdout
     assert common.load_checkpoint(str(tmp_path / "ckpt.pt"), "demo")["w"].numel() == 2**22
     assert sorted(os.listdir(tmp_path)) == ["ckpt.pt"]
