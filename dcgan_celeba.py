@@ -496,6 +496,14 @@ class Batches:
             if len(data) >= 2:
                 yield i, data.to(self.device, non_blocking=True)
 
+    def end_epoch(self, iters):
+        """After each epoch: no readable image at all is an error, skipped files a warning."""
+        if iters == 0:
+            fail(f"none of the image files in {self.args.dataroot} could be read")
+        if self.skipped and self.rank == 0:
+            print(f"warning: skipped {self.skipped} unreadable image file(s) so far",
+                  file=sys.stderr)
+
     def first(self, n=64):
         """The first n readable images of the first epoch (the tutorial's real_batch)."""
         peek = self.order(0)[:4 * n]
@@ -811,9 +819,13 @@ class FailureWatch:
         return out
 
 
-def save_progress_figure(sampleG, modelD, args, iters, folder, device):
-    """The article's progress figure: 8 new fakes titled with D's score, <iteration>.jpg."""
+def save_progress_figure(modelG, modelD, args, iters, out, device):
+    """The article's progress figure: 8 new fakes titled with D's score, into
+    OUT/visualization/<its configuration's name>/<iteration>.jpg."""
     import matplotlib.pyplot as plt
+    folder = os.path.join(out, "visualization", config_name(args))
+    os.makedirs(folder, exist_ok=True)
+    sampleG = sampling_copy(modelG, args, device)
     gen = torch.Generator(device).manual_seed((args.seed + iters) % 2**63)
     modelD.eval()  # Keras' predict(): inference mode
     with torch.no_grad():
@@ -953,16 +965,19 @@ def sampling_copy(modelG, args, device, batches=2):
     return g.eval()
 
 
-def amp_dtype(args, device):
-    """--amp auto: bf16 on CUDA and on CPUs with bf16 instructions (whole runs measured faster
-    than fp32 on two 2-core CPUs: benchmarks/bench_celeba.py), else off."""
+def mixed_precision(args, device):
+    """--amp: (autocast context, scalerD, scalerG); the scalers act only under fp16. auto is
+    bf16 on CUDA and on CPUs with bf16 instructions (whole runs measured faster than fp32 on
+    two 2-core CPUs: benchmarks/bench_celeba.py), else off."""
     amp = args.amp
     if amp == "auto":
         cpu_bf16 = device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
         amp = "bf16" if device.type == "cuda" or cpu_bf16 else "off"
     if amp == "fp16" and device.type != "cuda":
         fail("--amp fp16 needs a CUDA GPU (its GradScaler); use --amp bf16 on this device")
-    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    ctx = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+    return (ctx, *(torch.amp.GradScaler("cuda", enabled=amp == "fp16") for _ in "DG"))
 
 
 class TrainingStats:
@@ -1020,15 +1035,18 @@ def saved_args(args):
     return saved
 
 
-def save_checkpoint(path, parts, args, world, **progress):
-    """checkpoint.pt: every part's state_dict, the RNG states, arguments and progress."""
-    atomic_save({"script": SCRIPT, **{k: v.state_dict() for k, v in parts.items()},
-                 "rng": rng_state(), "args": saved_args(args), "world": world, **progress},
-                path)
+def save_checkpoint(out, parts, args, rank, world, noise_rng, **progress):
+    """OUT/checkpoint.pt (rank 0 writes it): every part's state_dict, the RNG states, the
+    arguments and the progress: everything --resume needs."""
+    if rank == 0:
+        atomic_save({"script": SCRIPT, **{k: v.state_dict() for k, v in parts.items()},
+                     "rng": rng_state(), "args": saved_args(args), "world": world, **progress,
+                     "noise_rng": noise_rng.get_state()}, os.path.join(out, "checkpoint.pt"))
 
 
 def restore(ckpt, parts, noise_rng, world, path):
-    """Everything from a checkpoint into the parts; another world size is refused."""
+    """Everything from a checkpoint into the parts; another world size is refused. Returns
+    (img_list, G_losses, D_losses, iters, epoch, batch)."""
     if ckpt.get("world", 1) != world:
         fail(f"{path} was trained by {ckpt.get('world', 1)} process(es) and this is {world}; "
              f"resume it with as many (torchrun --nproc_per_node={ckpt.get('world', 1)})")
@@ -1039,6 +1057,9 @@ def restore(ckpt, parts, noise_rng, world, path):
         fail(f"{path} does not fit these networks ({str(e).splitlines()[0][:120]})")
     noise_rng.set_state(ckpt["noise_rng"])
     set_rng_state(ckpt["rng"])
+    print(f"resumed from {path}: epoch {ckpt['epoch']}, batch {ckpt['batch']}, "
+          f"iteration {ckpt['iters']}")
+    return [ckpt[k] for k in ("img_list", "G_losses", "D_losses", "iters", "epoch", "batch")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1124,10 +1145,7 @@ def training(args, device, rank, world, ctrl_c, out, dataloader, real_batch, noi
                             fused=fused)
 
     # -- Training: each addition set up once, about one line in the loop ---------------------
-    dtype = amp_dtype(args, device)  # --amp: autocast for the forward passes (losses in fp32)
-    ctx = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-    scalerD = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-    scalerG = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    ctx, scalerD, scalerG = mixed_precision(args, device)  # --amp: forward passes (losses fp32)
     # D(x), D(G(z)): probabilities for BCE (D returns logits), a critic's raw scores otherwise
     prob = (lambda out: torch.sigmoid(out.float())) if args.loss == "bce" else \
         (lambda out: out.float())
@@ -1146,28 +1164,20 @@ def training(args, device, rank, world, ctrl_c, out, dataloader, real_batch, noi
     iters = 0
     start_epoch = start_batch = 0
     if args.checkpoint:  # Addition (--resume): continue where the checkpoint left off
-        restore(args.checkpoint, parts, noise_rng, world, args.resume)
-        img_list, G_losses, D_losses, iters, start_epoch, start_batch = (
-            args.checkpoint[k] for k in ("img_list", "G_losses", "D_losses", "iters", "epoch",
-                                         "batch"))
-        print(f"resumed from {args.resume}: epoch {start_epoch}, batch {start_batch}, "
-              f"iteration {iters}")
+        img_list, G_losses, D_losses, iters, start_epoch, start_batch = restore(
+            args.checkpoint, parts, noise_rng, world, args.resume)
     metrics = MetricsCSV(os.path.join(out, "metrics.csv"), METRICS, append=bool(args.resume)) \
         if master else None
     stats = TrainingStats(args, G_losses, D_losses, metrics, num_epochs * len(dataloader))
     stop_now = Stopper(args, ctrl_c, world, device)  # Ctrl-C, SIGTERM, --time-budget
-    progress_dir = os.path.join(out, "visualization", config_name(args))
-    if master and args.progress_every:
-        os.makedirs(progress_dir, exist_ok=True)
+    # Addition (--fid): fid(epoch, iters) writes FID and Inception Score rows
+    fid = functools.partial(report_fid, extractor, modelG, [], dataloader, args, device,
+                            metrics) if extractor else None
     errG = D_G_z2 = torch.zeros((), device=device)  # until G's first step (--d-updates)
-    stop, fid_real = None, []
-
-    def checkpoint(epoch, batch):  # Addition: checkpoint.pt, everything --resume needs
-        if master:
-            save_checkpoint(os.path.join(out, "checkpoint.pt"), parts, args, world,
-                            epoch=epoch, batch=batch, iters=iters, G_losses=G_losses,
-                            D_losses=D_losses, img_list=img_list,
-                            noise_rng=noise_rng.get_state())
+    stop = None
+    # Addition: checkpoint(epoch=, batch=, iters=) writes checkpoint.pt (the lists grow in place)
+    checkpoint = functools.partial(save_checkpoint, out, parts, args, rank, world, noise_rng,
+                                   G_losses=G_losses, D_losses=D_losses, img_list=img_list)
 
     # Training Loop
     print("Starting Training Loop...")
@@ -1268,42 +1278,28 @@ def training(args, device, rank, world, ctrl_c, out, dataloader, real_batch, noi
                 img_list.append(vutils.make_grid(fake, padding=2, normalize=True)
                                 .mul(255).round().to(torch.uint8))
             if master and args.progress_every and iters % args.progress_every == 0:
-                save_progress_figure(sampling_copy(modelG, args, device), modelD, args, iters,
-                                     progress_dir, device)
+                save_progress_figure(modelG, modelD, args, iters, out, device)
 
             iters += 1
             # Addition: checkpoints (every --checkpoint-every; on a stop, then leave the loop)
             if stop or (args.checkpoint_every and iters % args.checkpoint_every == 0):
-                checkpoint(epoch, i + 1)
+                checkpoint(epoch=epoch, batch=i + 1, iters=iters)
             if stop:
                 break
-        if iters == 0:
-            fail(f"none of the image files in {args.dataroot} could be read")
-        if dataloader.skipped and master:
-            print(f"warning: skipped {dataloader.skipped} unreadable image file(s) so far",
-                  file=sys.stderr)
+        dataloader.end_epoch(iters)  # Addition: no readable image is an error, skips a warning
         if stop:
             break
-        checkpoint(epoch + 1, 0)
-        if extractor and args.fid_every and (epoch + 1) % args.fid_every == 0 \
+        checkpoint(epoch=epoch + 1, batch=0, iters=iters)
+        if fid and args.fid_every and (epoch + 1) % args.fid_every == 0 \
                 and epoch < num_epochs - 1:
-            report_fid(extractor, modelG, fid_real, dataloader, args, device, metrics, epoch,
-                       iters)
-    if stop == "interrupted":
-        if master:
-            again = "python" if world == 1 else f"torchrun --nproc_per_node={world}"
-            print(f"stopped; checkpoint saved. Continue with: {again} {sys.argv[0]} --resume "
-                  f"{os.path.join(out, 'checkpoint.pt')}", file=sys.stderr)
-        return 130
-    if stop == "time budget":
-        print(f"--time-budget {args.time_budget:g} s spent: stopped at epoch {epoch}, batch "
-              f"{i + 1} (continue with --resume and a new --time-budget)")
+            fid(epoch, iters)
+    if stop and stop_now.report(stop, out, master, epoch, i + 1):
+        return 130  # Addition: Ctrl-C or SIGTERM, the checkpoint saved
     if master:
         results(args, out, modelG, real_batch, img_list, G_losses, D_losses, fixed_noise,
                 device)
-        if extractor:
-            report_fid(extractor, modelG, fid_real, dataloader, args, device, metrics,
-                       num_epochs - 1, iters)
+        if fid:
+            fid(num_epochs - 1, iters)
     return 0
 
 
@@ -1328,12 +1324,24 @@ class Stopper:
             return "interrupted"
         return "time budget" if flags[1] else "dry run" if self.args.dry_run else None
 
+    def report(self, stop, out, master, epoch, batch):
+        """Says why training stopped early; True when interrupted (exit 130, no results)."""
+        if stop == "interrupted" and master:
+            again = "python" if self.world == 1 else f"torchrun --nproc_per_node={self.world}"
+            print(f"stopped; checkpoint saved. Continue with: {again} {sys.argv[0]} --resume "
+                  f"{os.path.join(out, 'checkpoint.pt')}", file=sys.stderr)
+        elif stop == "time budget":
+            print(f"--time-budget {self.args.time_budget:g} s spent: stopped at epoch {epoch}, "
+                  f"batch {batch} (continue with --resume and a new --time-budget)")
+        return stop == "interrupted"
+
 
 METRICS = ["epoch", "iteration", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d",
            "grad_norm_g", "fake_std", "images_per_sec", "fid", "inception_score"]
 
 
 def report_fid(extractor, modelG, real_stats, data, args, device, metrics, epoch, iters):
+    """FID and Inception Score now, printed and as a metrics.csv row; real_stats: see evaluate."""
     t0 = time.perf_counter()
     fid, score = evaluate(extractor, sampling_copy(modelG, args, device), real_stats, data,
                           args, device)
