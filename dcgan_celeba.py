@@ -393,7 +393,7 @@ def build_cache(dataset, args, path, key, ctrl_c):
         atomic_save({"key": key, "images": images, "count": len(images),
                      "checksum": checksum(images), "skipped": skipped}, path)
         print(f"cache: wrote {path} ({images.numel() / 1e9:.2f} GB)")
-    except (OSError, Exception) as e:  # common.fail's error, or a folder we cannot create
+    except Exception as e:  # common.fail's error, or a folder we cannot create
         print(f"warning: cannot write the cache {path} ({e}); training from memory anyway",
               file=sys.stderr)
     return images, skipped
@@ -734,13 +734,6 @@ class DecoderGenerator(nn.Module):
         return self.main(x)
 
 
-def make_generator(s, ngpu=1):
-    """G from its settings (the --generate path and the export): either --arch."""
-    if s["arch"] == "encoder-decoder":
-        return DecoderGenerator(s["net_capacity"], s["filter_size"], s["nz"], s["nc"])
-    return Generator(ngpu, s["nz"], s["ngf"], s["nc"], s["image_size"])
-
-
 # The losses as criterion(output, label), label 1 for real and 0 for fake, on D's logits in
 # fp32. D uses the first, G the second (with real labels: "fake labels are real").
 def wasserstein(output, label):
@@ -910,8 +903,10 @@ def inception_score(logits, splits=10):
     return float(np.mean(scores))
 
 
-def evaluate(extractor, sampleG, real_stats, data, args, device):
-    """--fid N: FID of N generated against N real images, and their Inception Score."""
+def report_fid(extractor, modelG, real_stats, data, args, device, metrics, epoch, iters):
+    """--fid N: FID of N generated against N real images, and their Inception Score, printed
+    and written as a metrics.csv row. real_stats: filled with the real images' on first use."""
+    t0, sampleG = time.perf_counter(), sampling_copy(modelG, args, device)
     count = min(args.fid, len(data.dataset))
     if not real_stats:  # the real images' statistics, once per run
         pick = torch.randperm(len(data.dataset), generator=torch.Generator().manual_seed(
@@ -923,7 +918,11 @@ def evaluate(extractor, sampleG, real_stats, data, args, device):
         fakes = [to_uint8(sampleG(latent(len(c), args, device, gen)).cpu())
                  for c in torch.arange(count).split(100)]
     features, logits = inception_features(extractor, fakes, device)
-    return frechet_distance(*gaussian_stats(features), *real_stats), inception_score(logits)
+    fid, score = frechet_distance(*gaussian_stats(features), *real_stats), inception_score(logits)
+    print(f"FID: {fid:.2f}, Inception Score: {score:.2f} ({count} generated vs {count} real "
+          f"images, InceptionV3, {time.perf_counter() - t0:.0f} s)", flush=True)
+    metrics.write(epoch=epoch, iteration=iters, fid=round(fid, 3),
+                  inception_score=round(score, 3))
 
 
 def real_uint8(dataset, pick):
@@ -1027,20 +1026,15 @@ def scores_text(loss, D_x, D_G_z1, D_G_z2):
     return 'W: %.4f' % (D_x - D_G_z1)
 
 
-def saved_args(args):
-    """The arguments a checkpoint keeps (what --resume restores), paths made absolute."""
-    skip = ("checkpoint", "implied", "command", "resume", "generate")
-    saved = {k: v for k, v in vars(args).items() if k not in skip}
-    saved["dataroot"] = os.path.abspath(args.dataroot)
-    return saved
-
-
 def save_checkpoint(out, parts, args, rank, world, noise_rng, **progress):
     """OUT/checkpoint.pt (rank 0 writes it): every part's state_dict, the RNG states, the
-    arguments and the progress: everything --resume needs."""
+    arguments (what --resume restores, --dataroot made absolute) and the progress."""
     if rank == 0:
+        skip = ("checkpoint", "implied", "command", "resume", "generate")
+        saved = dict({k: v for k, v in vars(args).items() if k not in skip},
+                     dataroot=os.path.abspath(args.dataroot))
         atomic_save({"script": SCRIPT, **{k: v.state_dict() for k, v in parts.items()},
-                     "rng": rng_state(), "args": saved_args(args), "world": world, **progress,
+                     "rng": rng_state(), "args": saved, "world": world, **progress,
                      "noise_rng": noise_rng.get_state()}, os.path.join(out, "checkpoint.pt"))
 
 
@@ -1286,7 +1280,7 @@ def training(args, device, rank, world, ctrl_c, out, dataloader, real_batch, noi
                 checkpoint(epoch=epoch, batch=i + 1, iters=iters)
             if stop:
                 break
-        dataloader.end_epoch(iters)  # Addition: no readable image is an error, skips a warning
+        dataloader.end_epoch(iters)  # Addition: no image readable is an error; skipped ones warn
         if stop:
             break
         checkpoint(epoch=epoch + 1, batch=0, iters=iters)
@@ -1313,13 +1307,12 @@ class Stopper:
 
     def __call__(self, log_now):
         flags = [self.ctrl_c.requested, time.monotonic() > self.deadline]
-        if self.world > 1:  # all processes must stop at the same iteration
-            flags = [False, False]
-            if log_now:
-                t = torch.tensor([float(f) for f in (self.ctrl_c.requested,
-                                 time.monotonic() > self.deadline)], device=self.device)
-                dist.all_reduce(t, op=dist.ReduceOp.MAX)
-                flags = t.bool().tolist()
+        if self.world > 1 and not log_now:  # all processes must stop at the same iteration,
+            flags = [False, False]  # so they agree at stats lines only
+        elif self.world > 1:
+            t = torch.tensor(flags, dtype=torch.float, device=self.device)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            flags = t.bool().tolist()
         if flags[0]:
             return "interrupted"
         return "time budget" if flags[1] else "dry run" if self.args.dry_run else None
@@ -1338,18 +1331,6 @@ class Stopper:
 
 METRICS = ["epoch", "iteration", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d",
            "grad_norm_g", "fake_std", "images_per_sec", "fid", "inception_score"]
-
-
-def report_fid(extractor, modelG, real_stats, data, args, device, metrics, epoch, iters):
-    """FID and Inception Score now, printed and as a metrics.csv row; real_stats: see evaluate."""
-    t0 = time.perf_counter()
-    fid, score = evaluate(extractor, sampling_copy(modelG, args, device), real_stats, data,
-                          args, device)
-    count = min(args.fid, len(data.dataset))
-    print(f"FID: {fid:.2f}, Inception Score: {score:.2f} ({count} generated vs {count} real "
-          f"images, InceptionV3, {time.perf_counter() - t0:.0f} s)", flush=True)
-    metrics.write(epoch=epoch, iteration=iters, fid=round(fid, 3),
-                  inception_score=round(score, 3))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1427,7 +1408,9 @@ def generate(args):
                 (("nz", 1024), ("ngf", 128), ("net_capacity", 256), ("filter_size", 15)))
         if not ok:
             raise ValueError
-        netG = make_generator(s)
+        netG = DecoderGenerator(s["net_capacity"], s["filter_size"], s["nz"], s["nc"]) \
+            if s["arch"] == "encoder-decoder" else \
+            Generator(1, s["nz"], s["ngf"], s["nc"], s["image_size"])
         netG.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError):
         fail(f"{args.generate} holds settings or weights this script cannot build; pass a "
@@ -1467,7 +1450,6 @@ def generate(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    use_agg_unless(args.show)
     if args.generate:
         return generate(args)
     # torchrun: one process per GPU (or per CPU worker), DistributedDataParallel
