@@ -407,3 +407,18 @@ def make_fake_hub(root, size=16, models=("celebAHQ-512",)):
         save_fake_pgan(repo, os.path.join(torch_home, "hub", "checkpoints",
                                           FAKE_CHECKPOINTS[name]), size=size, seed=i)
     return repo, {"TORCH_HOME": torch_home}
+
+
+def in_process(main, *args):
+    """common.run(main, args) in this process: the exit status a user would see."""
+    import common
+    try:
+        return common.run(main, [str(a) for a in args])
+    except SystemExit as e:  # argparse's own errors
+        return e.code
+
+
+def ckpt(path):
+    """A checkpoint.pt as --resume reads it (weights only, nothing unpickled)."""
+    import torch
+    return torch.load(path, map_location="cpu", weights_only=True)

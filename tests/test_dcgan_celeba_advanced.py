@@ -10,18 +10,12 @@ from PIL import Image
 
 import common
 import dcgan_celeba
-from helpers import make_image_folder, rows
+import helpers
+from helpers import ckpt, make_image_folder, rows
 
 
 def in_process(*args):
-    try:
-        return common.run(dcgan_celeba.main, [str(a) for a in args])
-    except SystemExit as e:
-        return e.code
-
-
-def ckpt(path):
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 def test_the_keras_model_has_its_parameter_counts_and_shapes_64_in_64_out():

@@ -5,11 +5,10 @@ import signal
 import subprocess
 import sys
 
-import torch
 
-import common
 import dcgan_celeba
-from helpers import ENV, ROOT, make_image_folder
+import helpers
+from helpers import ENV, ROOT, ckpt, make_image_folder
 
 SCRIPT = os.path.join(ROOT, "dcgan_celeba.py")
 OUTPUTS = ["generator.pt2", "checkpoint.pt", "metrics.csv", "training_images.png", "losses.png",
@@ -19,14 +18,7 @@ DDP_ENV = {**ENV, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def in_process(*args):
-    try:
-        return common.run(dcgan_celeba.main, [str(a) for a in args])
-    except SystemExit as e:
-        return e.code
-
-
-def ckpt(path):
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 def test_torchrun_two_processes_write_one_set_of_outputs_and_resume_with_two(tmp_path, capsys):

@@ -2,7 +2,6 @@
 never a traceback: bad flags and folders, huge sizes, foreign or tampered files, FID without
 its package or weights, a last batch of one image."""
 import io
-import json
 import os
 import sys
 import zipfile
@@ -12,14 +11,12 @@ import torch
 
 import common
 import dcgan_celeba
+import helpers
 from helpers import assert_user_error, make_image_folder, script
 
 
 def in_process(*args):
-    try:
-        return common.run(dcgan_celeba.main, [str(a) for a in args])
-    except SystemExit as e:
-        return e.code
+    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 def test_missing_folder_is_one_error_line_without_traceback(tmp_path):

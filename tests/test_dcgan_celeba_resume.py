@@ -5,23 +5,15 @@ import signal
 
 import torch
 
-import common
 import dcgan_celeba
-from helpers import assert_user_error, make_image_folder, start
+import helpers
+from helpers import assert_user_error, ckpt, make_image_folder, start
 
 SMALL = ["--image-size", 32, "--ngf", 8, "--ndf", 8]
 
 
 def in_process(*args):
-    """common.run(main) in this process: the exit status a user would see."""
-    try:
-        return common.run(dcgan_celeba.main, [str(a) for a in args])
-    except SystemExit as e:  # argparse's own errors
-        return e.code
-
-
-def ckpt(path):
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 def assert_same_weights(a, b):

@@ -2,13 +2,13 @@
 small real JPEG folders made here (the tutorial's img_align_celeba/ layout and a flat folder)."""
 import os
 
-import pytest
 import torch
 from PIL import Image
 
 import common
 import dcgan_celeba
-from helpers import make_image_folder, rows, script
+import helpers
+from helpers import ckpt, make_image_folder, rows, script
 
 OUTPUTS = ["generator.pt2", "checkpoint.pt", "metrics.csv", "training_images.png", "losses.png",
            "progress.gif", "real_vs_fake.png", "fake_samples.png"]
@@ -16,15 +16,7 @@ SMALL = ["--image-size", 32, "--workers", 0, "--ngf", 8, "--ndf", 8]
 
 
 def in_process(*args):
-    """common.run(main) in this process: the exit status a user would see."""
-    try:
-        return common.run(dcgan_celeba.main, [str(a) for a in args])
-    except SystemExit as e:  # argparse's own errors
-        return e.code
-
-
-def ckpt(path):
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 # -- the networks are the tutorial's at 64, and scale to other sizes ---------------------------
