@@ -55,7 +55,8 @@ def run(main, argv=None):
     except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
             raise
-        message = f"cannot write {e.filename or 'a file'}: {e.strerror}"
+        message = f"cannot write {e.filename or 'a file'}: {e.strerror} (free some space, " \
+            "or pass an --out you can write to)"
     finally:
         while _locks:  # let go of --out (tests call main() again in one process)
             _locks.pop().close()
@@ -254,6 +255,9 @@ def atomic_write(path, write):
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-",
                                    suffix="-" + name)
+        umask = os.umask(0o22)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file reads like any other
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
