@@ -109,13 +109,14 @@ seed_int = int_range(0, 2**63 - 1)  # what torch.manual_seed takes
 
 
 def positive_float(text):
-    """argparse type: a number > 0 that fits float32 (what the optimizers compute in)."""
+    """argparse type: a number in (0, 1e9]. Rates, weights and seconds beyond it make no sense,
+    and near float32's limit Adam's lr / (1 - beta1**t) overflows inside the step."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= float(np.finfo(np.float32).max):
-        raise argparse.ArgumentTypeError(f"must be a positive float32 number, got {text}")
+    if not 0 < value <= 1e9:
+        raise argparse.ArgumentTypeError(f"must be a number above 0 and at most 1e9, got {text}")
     return value
 
 

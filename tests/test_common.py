@@ -48,12 +48,12 @@ def test_run_gives_one_error_line_and_the_right_exit_code(capsys):
 def test_number_types_accept_what_fits_and_refuse_the_rest():
     assert common.positive_int("5") == 5 and common.positive_int("1e3") == 1000
     assert common.seed_int(str(2**63 - 1)) == 2**63 - 1
-    assert common.positive_float("3e38") == 3e38 and common.unit_interval("0") == 0.0
+    assert common.positive_float("1e9") == 1e9 and common.unit_interval("0") == 0.0
     for fn, text in ((common.positive_int, "0"), (common.positive_int, "1.5"),
                      (common.positive_int, "1e10"), (common.non_negative_int, "-1"),
                      (common.seed_int, str(2**64)), (common.seed_int, "-1"),
                      (common.positive_float, "0"), (common.positive_float, "nan"),
-                     (common.positive_float, "3.5e38"), (common.positive_float, "inf"),
+                     (common.positive_float, "1e38"), (common.positive_float, "inf"),
                      (common.unit_interval, "1"), (common.unit_interval, "x"),
                      (common.int_range(1, 8), "9")):
         with pytest.raises(argparse.ArgumentTypeError):
