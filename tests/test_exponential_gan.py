@@ -11,7 +11,7 @@ import torch.nn as nn
 
 import common
 import exponential_gan as E
-from helpers import rows, script, start
+from helpers import in_process, rows, script, start
 
 
 def load_module(path):
@@ -191,10 +191,7 @@ BAD = [["--epochs", 0], ["--epochs", 1e7], ["--batch-size", 0], ["--lr", 0], ["-
 def test_bad_input_is_one_error_line(argv, junk, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = [str(a).format(**junk) for a in argv]
-    try:
-        rc = common.run(E.main, argv)
-    except SystemExit as e:  # argparse errors
-        rc = e.code
+    rc = in_process(E.main, *argv)
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("error:"), err

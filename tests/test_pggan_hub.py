@@ -15,8 +15,7 @@ import torch
 from PIL import Image
 
 import pggan_hub
-from common import run
-from helpers import ENV, make_fake_hub, save_fake_pgan, start
+from helpers import ENV, in_process, make_fake_hub, save_fake_pgan, start
 
 CELEBA_512 = "celebaHQ16_december_s7_i96000-9c72988c.pth"
 
@@ -41,10 +40,7 @@ def hub(tmp_path, monkeypatch):
 def main(*argv):
     """pggan_hub.main in-process, as the command line would run it; returns (status, stderr)."""
     forget_hub_modules()
-    try:
-        return run(pggan_hub.main, [str(a) for a in argv])
-    except SystemExit as e:  # argparse errors
-        return e.code
+    return in_process(pggan_hub.main, *argv)
 
 
 def calls(tmp_path):

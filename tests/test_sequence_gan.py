@@ -11,7 +11,7 @@ import torch.nn as nn
 
 import common
 import sequence_gan as S
-from helpers import rows, script, start
+from helpers import in_process, rows, script, start
 
 
 # -- end to end --------------------------------------------------------------------------------
@@ -150,10 +150,7 @@ BAD = [["--iterations", 0], ["--iterations", 1e9], ["--epochs", 5], ["--batch-si
 def test_bad_input_is_one_error_line(argv, junk, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = [str(a).format(**junk) for a in argv]
-    try:
-        rc = common.run(S.main, argv)
-    except SystemExit as e:  # argparse errors
-        rc = e.code
+    rc = in_process(S.main, *argv)
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("error:"), err
