@@ -25,6 +25,8 @@ to WORK/fid.csv: setting, seed, wall time, iterations, images/s (from the run's 
 FID against N real images (a fixed random subset of the folder; their features are cached in
 /tmp/gan-fid-cache, computed once and extended on demand). Equal wall time is only fair on an
 unloaded machine: run it under the flock when nobody's tests run, and compare images/s.
+--skip-fid trains every setting first and --skip-training computes the FIDs later: only
+the training is timed, so only it needs the machine to itself.
 `curve` trains the defaults epoch by epoch (--resume, which ends exactly where one run would) and
 plots FID after every epoch into docs/celeba_fashion_fid_curve.png.
 
@@ -349,7 +351,8 @@ def run(args):
         budget = ["--epochs", str(args.epochs or 1)]
     os.makedirs(args.work, exist_ok=True)
     seen = set()  # one --dry-run per cache (size, image count) builds it outside the budgets
-    for name in args.settings if "--cache" in help_text and "--dry-run" in help_text else []:
+    warm_up = "--cache" in help_text and "--dry-run" in help_text and not args.skip_training
+    for name in args.settings if warm_up else []:
         key = (train_size(name, args), "encoder-decoder" in SETTINGS[name])  # NUM_LOAD
         if "--tutorial" in SETTINGS[name] or key in seen:  # the tutorial reads files: no cache
             continue
@@ -360,32 +363,47 @@ def run(args):
         shutil.rmtree(warm, ignore_errors=True)
         train(args, SETTINGS[name] + ["--dry-run"], warm, [],
               os.path.join(args.work, "warmup.log"))
-    net = fid_inception.load_inception(device=DEVICE)
-    mu_r, sigma_r = real_stats(args.real or args.folder, args.n, net)
+    net = mu_r = sigma_r = None
+    if not args.skip_fid:
+        net = fid_inception.load_inception(device=DEVICE)
+        mu_r, sigma_r = real_stats(args.real or args.folder, args.n, net)
     csv_path = os.path.join(args.work, "fid.csv")
     rows = []
+    trained = {}  # --skip-training: (setting, seed) -> the row of its training run
+    if args.skip_training and os.path.exists(csv_path):
+        with open(csv_path, newline="") as f:
+            trained = {(r["setting"], r["seed"]): r for r in csv.DictReader(f)
+                       if r["exit_code"] == "0"}
     for name in args.settings:
         for seed in args.seeds:
             out = os.path.join(args.work, f"{name}-seed{seed}")
             flags = SETTINGS[name] + ["--seed", str(seed)]
-            if os.path.exists(out):
+            if args.skip_training:
+                old = trained.get((name, str(seed)))
+                if not old or not os.path.exists(os.path.join(out, "generator.pt2")):
+                    print(f"== {name} seed {seed}: no finished training run in {out}; skipped")
+                    continue
+                code, wall = 0, float(old["wall_s"])
+            elif os.path.exists(out):
                 if args.overwrite_flag:
                     flags.append("--overwrite")
                 else:
                     shutil.rmtree(out)  # the benchmark's own scratch run of an earlier study
-            print(f"\n== {name}, seed {seed}: {shlex.join(SETTINGS[name]) or '(defaults)'}")
-            log = os.path.join(args.work, f"{name}-seed{seed}.log")
-            code, wall = train(args, flags, out, budget, log)
+            if not args.skip_training:
+                print(f"\n== {name}, seed {seed}: {shlex.join(SETTINGS[name]) or '(defaults)'}")
+                log = os.path.join(args.work, f"{name}-seed{seed}.log")
+                code, wall = train(args, flags, out, budget, log)
             iters, ips = last_metrics(out)
             fid = ""
-            if code == 0 and os.path.exists(os.path.join(out, "generator.pt2")):
+            if code == 0 and os.path.exists(os.path.join(out, "generator.pt2")) \
+                    and not args.skip_fid:
                 feats = generated_features(args, out, net)
                 if feats is not None:
                     fid = round(frechet_distance(mu_r, sigma_r, *gaussian_stats(feats)), 2)
             row = {"setting": name, "seed": seed, "flags": shlex.join(SETTINGS[name]),
                    "image_size": train_size(name, args), "budget": shlex.join(budget),
                    "exit_code": code, "wall_s": round(wall, 1), "iterations": iters,
-                   "images_per_sec": ips, "n": args.n, "fid": fid}
+                   "images_per_sec": ips, "n": "" if args.skip_fid else args.n, "fid": fid}
             append_row(csv_path, row)
             rows.append(row)
             print(f"== {name} seed {seed}: exit {code}, {wall:.0f} s, {iters} iterations, "
@@ -400,7 +418,7 @@ def run(args):
     print(f"{'setting':10} {'seed':>5} {'wall s':>7} {'iters':>6} {'img/s':>7} {'FID':>8}")
     for r in rows:
         print(f"{r['setting']:10} {r['seed']:>5} {r['wall_s']:>7} {r['iterations']:>6} "
-              f"{r['images_per_sec']:>7} {r['fid'] if r['fid'] != '' else 'failed':>8}")
+              f"{r['images_per_sec']:>7} {r['fid'] if r['fid'] != '' else ('-' if args.skip_fid else 'failed'):>8}")
     print(f"rows appended to {csv_path}")
 
 
@@ -507,6 +525,12 @@ def main():
     pr_run.add_argument("--epochs", type=int, default=0,
                         help="--epochs of every run (0: the script's own; 1 without "
                              "--time-budget)")
+    pr_run.add_argument("--skip-fid", action="store_true",
+                        help="train only (the timed part: run it alone, under the flock); "
+                             "FID later with --skip-training")
+    pr_run.add_argument("--skip-training", action="store_true",
+                        help="FID only, of the runs a --skip-fid call left in --work "
+                             "(Inception is not timed: it may share the machine)")
     pr_run.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     pr_run.add_argument("--docs", action="store_true",
                         help="copy each setting's first-seed sample grid to "
