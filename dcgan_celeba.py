@@ -589,21 +589,6 @@ class Generator(nn.Module):
         return self.main(input)
 
 
-def create_generator(args, device, ngpu):
-    # Create the generator
-    netG = Generator(ngpu, args.nz, args.ngf, args.nc, args.image_size).to(device)
-    # Apply the weights_init function to randomly initialize all weights
-    #  to mean=0, stdev=0.02.
-    netG.apply(weights_init)
-    # Addition (--arch encoder-decoder): the article's Keras model, with Keras' initialisation
-    if args.arch == "encoder-decoder":
-        netG = DecoderGenerator(args.net_capacity, args.filter_size, args.nz, args.nc)
-        netG = netG.to(device).apply(keras_init)
-    # Print the model
-    print(netG)
-    return netG
-
-
 # ---------------------------------------------------------------------------------------------
 # Discriminator
 # ---------------------------------------------------------------------------------------------
@@ -635,27 +620,6 @@ class Discriminator(nn.Module):
 
     def forward(self, input):
         return self.main(input)
-
-
-def create_discriminator(args, device, ngpu):
-    # Addition: a WGAN-GP critic normalises each sample on its own (layer norm): the gradient
-    # penalty is per sample, which batch norm would mix (Gulrajani et al., sec. 4)
-    norm = (lambda c: nn.GroupNorm(1, c)) if args.loss == "wgan-gp" else nn.BatchNorm2d
-    # Create the Discriminator
-    netD = Discriminator(ngpu, args.nc, args.ndf, args.image_size, norm).to(device)
-    # Apply the weights_init function to randomly initialize all weights
-    #  to mean=0, stdev=0.2.
-    netD.apply(weights_init)
-    # Addition (--arch encoder-decoder): the article's Keras model, with Keras' initialisation
-    if args.arch == "encoder-decoder":
-        netD = EncoderDiscriminator(args.net_capacity, args.filter_size, args.nc, norm)
-        netD = netD.to(device).apply(keras_init)
-    # Addition (--loss wgan): small initial weights, so that clipping does not bite at once
-    if args.loss == "wgan":
-        netD.apply(small_init(args.clip_value))
-    # Print the model
-    print(netD)
-    return netD
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1096,10 +1060,37 @@ def train(args, device, rank, world, ctrl_c):
         if not args.show:
             plt.close()
 
-    # Create the generator and the Discriminator (see create_generator, create_discriminator)
     ngpu = world  # torchrun's processes (DistributedDataParallel) replace DataParallel's GPUs
-    netG = create_generator(args, device, ngpu)
-    netD = create_discriminator(args, device, ngpu)
+    # Create the generator
+    netG = Generator(ngpu, args.nz, args.ngf, args.nc, args.image_size).to(device)
+    # Apply the weights_init function to randomly initialize all weights
+    #  to mean=0, stdev=0.02.
+    netG.apply(weights_init)
+    # Addition (--arch encoder-decoder): the article's Keras model, with Keras' initialisation
+    if args.arch == "encoder-decoder":
+        netG = DecoderGenerator(args.net_capacity, args.filter_size, args.nz, args.nc)
+        netG = netG.to(device).apply(keras_init)
+    # Print the model
+    print(netG)
+
+    # Addition: a WGAN-GP critic normalises each sample on its own (layer norm): the gradient
+    # penalty is per sample, which batch norm would mix (Gulrajani et al., sec. 4)
+    norm = (lambda c: nn.GroupNorm(1, c)) if args.loss == "wgan-gp" else nn.BatchNorm2d
+    # Create the Discriminator
+    netD = Discriminator(ngpu, args.nc, args.ndf, args.image_size, norm).to(device)
+    # Apply the weights_init function to randomly initialize all weights
+    #  to mean=0, stdev=0.2.
+    netD.apply(weights_init)
+    # Addition (--arch encoder-decoder): the article's Keras model, with Keras' initialisation
+    if args.arch == "encoder-decoder":
+        netD = EncoderDiscriminator(args.net_capacity, args.filter_size, args.nc, norm)
+        netD = netD.to(device).apply(keras_init)
+    # Addition (--loss wgan): small initial weights, so that clipping does not bite at once
+    if args.loss == "wgan":
+        netD.apply(small_init(args.clip_value))
+    # Print the model
+    print(netD)
+
     # Handle multi-gpu if desired (Addition: channels-last, torchrun's DDP, torch.compile)
     modelG, modelD = netG, netD  # the plain modules: checkpoints, samples, export
     if args.channels_last:
