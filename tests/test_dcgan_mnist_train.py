@@ -45,3 +45,23 @@ def test_png_folder_tutorial_path_skips_broken_files(tmp_path):
     assert "skipped 1 unreadable" in p.stderr
     assert "--no-decode-once" in p.stdout.splitlines()[0]  # --tutorial: files every epoch
     assert (tmp_path / "run" / "generator.pt2").is_file()
+
+
+def test_samples_use_batchnorm_statistics_of_their_own_weights(tmp_path):
+    """After a few iterations G's running statistics are mostly their initial values and belong
+    to older weights (and the moving average of G never had its own): the export's must be
+    those of its weights, so that eval-mode samples match what those weights draw in train mode
+    (batch statistics) instead of a washed-out picture."""
+    import dcgan_mnist
+    from common import load_generator
+    root = make_mnist(tmp_path / "data", n=64)
+    out = tmp_path / "run"
+    script("dcgan_mnist.py", "--dataroot", root, "--epochs", 1, "--batch-size", 16,
+           "--no-eval", "--out", out)
+    state, settings = load_generator(str(out / "generator.pt2"), "dcgan_mnist")
+    g = dcgan_mnist.build_generator(settings)
+    g.load_state_dict(state)
+    z = torch.randn(512, 100, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        gap = (g.eval()(z) - g.train()(z)).abs().mean().item()
+    assert gap < 0.05, gap
