@@ -377,13 +377,13 @@ def run(args):
     for name in args.settings:
         for seed in args.seeds:
             out = os.path.join(args.work, f"{name}-seed{seed}")
-            flags = SETTINGS[name] + ["--seed", str(seed)]
+            flags, run_budget = SETTINGS[name] + ["--seed", str(seed)], shlex.join(budget)
             if args.skip_training:
                 old = trained.get((name, str(seed)))
                 if not old or not os.path.exists(os.path.join(out, "generator.pt2")):
                     print(f"== {name} seed {seed}: no finished training run in {out}; skipped")
                     continue
-                code, wall = 0, float(old["wall_s"])
+                code, wall, run_budget = 0, float(old["wall_s"]), old["budget"]
             elif os.path.exists(out):
                 if args.overwrite_flag:
                     flags.append("--overwrite")
@@ -401,7 +401,7 @@ def run(args):
                 if feats is not None:
                     fid = round(frechet_distance(mu_r, sigma_r, *gaussian_stats(feats)), 2)
             row = {"setting": name, "seed": seed, "flags": shlex.join(SETTINGS[name]),
-                   "image_size": train_size(name, args), "budget": shlex.join(budget),
+                   "image_size": train_size(name, args), "budget": run_budget,
                    "exit_code": code, "wall_s": round(wall, 1), "iterations": iters,
                    "images_per_sec": ips, "n": "" if args.skip_fid else args.n, "fid": fid}
             append_row(csv_path, row)
