@@ -58,9 +58,9 @@ def test_the_tutorials_statements_appear_in_its_order():
     steps = ["manualSeed = args.seed", "dataset = ImageFolder(root=", "transforms.Resize(",
              "transforms.CenterCrop(", "transforms.Normalize(", "# Create the dataloader",
              "def weights_init(m):", "class Generator(nn.Module):",
+             "class Discriminator(nn.Module):", "# Plot some training images",
              "netG = Generator(ngpu", "netG.apply(weights_init)", "print(netG)",
-             "class Discriminator(nn.Module):", "netD = Discriminator(ngpu",
-             "netD.apply(weights_init)", "print(netD)", "# Plot some training images",
+             "netD = Discriminator(ngpu", "netD.apply(weights_init)", "print(netD)",
              "fixed_noise = latent(64", "real_label = 1.", "fake_label = 0.",
              "optimizerD = optim.Adam(", "optimizerG = optim.Adam(", "img_list = []",
              "G_losses = []", "D_losses = []", "iters = 0", 'print("Starting Training Loop...")',
@@ -71,12 +71,13 @@ def test_the_tutorials_statements_appear_in_its_order():
              "img_list.append(vutils.make_grid(", "iters += 1",
              'plt.title("Generator and Discriminator Loss During Training")',
              "animation.ArtistAnimation(", 'plt.title("Real Images")', 'plt.title("Fake Images")']
-    # the order within each function; the functions in the file follow the tutorial's sections
-    positions = [source.index(s) for s in steps[6:16]]
+    # the definitions in the tutorial's order, then its statements in train() and training()
+    data = source[source.index("def load_data("):]
+    positions = [data.index(s) for s in steps[1:9]]  # the Data step, then the networks' classes
     assert positions == sorted(positions)
     train = source[source.index("def train("):]
-    positions = [train.index(s) for s in steps[16:]]
-    assert positions == sorted(positions), [s for s, p in zip(steps[16:], positions)]
+    positions = [train.index(s) for s in steps[:1] + steps[9:]]
+    assert positions == sorted(positions), [s for s, p in zip(steps[:1] + steps[9:], positions)]
     loop = train[train.index("    for epoch in range("):train.index("            iters += 1")]
     assert loop.count("\n") <= 100
     assert max(len(line) for line in source.splitlines() if "https://" not in line) <= 100
