@@ -1,32 +1,24 @@
-"""Plumbing shared by the gan-examples scripts: errors, flags, seeding, device, output folder,
-checkpoints, Ctrl-C/SIGTERM, generator export and safe loading, metrics CSV.
-
-Nothing here is a step of a tutorial (those stay in each script, where a reader sees them).
-Copy this file together with any script you take into another project.
-"""
+"""Plumbing shared by the gan-examples scripts: one-line errors, flags, device, the --out folder,
+atomic checkpoints, Ctrl-C/SIGTERM and the saved generator. No tutorial step is here (those stay
+in the scripts, in plain sight). Copy this file together with any script you take."""
 import argparse
-import csv
+import contextlib
 import errno
 import io
-import json
 import os
-import random
 import shlex
 import signal
 import sys
-import tempfile
 import threading
-import zipfile
+import weakref
 
-import numpy as np
 import torch
 
-TMP_PREFIX = ".tmp-"  # temp files are .tmp-<pid>-<random>-<name>; stale ones are removed
-RUN_FILES = ("checkpoint.pt", "metrics.csv")  # a folder holding one of these holds a run
-_locks = []  # lock files of the --out folders this process holds until run() returns
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+NOT_SAVED = ("resume", "generate", "dry_run", "show", "overwrite", "out")  # never resumed
 
 
-# -- Errors: one `error:` line and exit status 2 for anything a user can cause ------------
+# -- Errors: one `error:` line and exit status 2 for anything a user can cause ----------------
 class UserError(Exception):
     """A problem the user can fix (bad flag, missing data, wrong file). Exit status 2."""
 
@@ -37,8 +29,8 @@ def fail(message):
 
 
 def run(main, argv=None):
-    """Call main(argv): user errors, full disks and failed allocations give one `error:` line
-    and exit 2; Ctrl-C gives exit 130. Real bugs still show their traceback."""
+    """main(argv) as an exit status: 2 with one `error:` line for what a user can cause (bad
+    input, a full disk, too little memory), 130 for Ctrl-C; real bugs keep their traceback."""
     try:
         return main(argv) or 0
     except UserError as e:
@@ -46,10 +38,9 @@ def run(main, argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (MemoryError, torch.OutOfMemoryError):
-        message = "out of memory; use smaller sizes (batch size, number of samples, widths)"
-    except RuntimeError as e:  # the CPU allocator raises a plain RuntimeError
-        if "allocate" not in str(e) and "out of memory" not in str(e):
+    except (MemoryError, RuntimeError) as e:  # the CPU allocator raises a plain RuntimeError
+        if isinstance(e, RuntimeError) and not any(
+                words in str(e) for words in ("allocate", "out of memory")):
             raise
         message = "out of memory; use smaller sizes (batch size, number of samples, widths)"
     except OSError as e:
@@ -57,31 +48,23 @@ def run(main, argv=None):
             raise
         message = f"cannot write {e.filename or 'a file'}: {e.strerror} (free some space, " \
             "or pass an --out you can write to)"
-    finally:
-        while _locks:  # let go of --out (tests call main() again in one process)
-            _locks.pop().close()
     print(f"error: {message}", file=sys.stderr)
     return 2
 
 
-# -- Flags: grouped --help with each real default shown once, pasteable argument line -----
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows `(default: X)` only where there is a real default the help does not already say."""
-
-    def _get_help_string(self, action):
-        if any(action.default is d for d in (None, False, argparse.SUPPRESS)) \
-                or "default" in action.help:  # `is`: a default of 0 is a real default
-            return action.help
-        return super()._get_help_string(action)
-
-
+# -- Flags: grouped --help with each real default shown once, a pasteable `arguments:` line ----
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with HelpFormatter, no abbreviations, and a one-line `error:` on bad flags."""
+    """argparse: `(default: X)` only for real defaults, no abbreviations, one-line errors."""
+
+    class Formatter(argparse.ArgumentDefaultsHelpFormatter):
+        def _get_help_string(self, action):
+            if any(action.default is d for d in (None, False, argparse.SUPPRESS)) \
+                    or "default" in action.help:  # `is`: a default of 0 is a real default
+                return action.help
+            return super()._get_help_string(action)
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(**kwargs)
+        super().__init__(formatter_class=self.Formatter, allow_abbrev=False, **kwargs)
 
     def error(self, message):
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -94,7 +77,7 @@ def int_range(low, high):
         try:
             value = int(text) if text.lstrip("+-").isdigit() else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+            value = 0.5
         if isinstance(value, float) and not value.is_integer():
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
         if not low <= value <= high:
@@ -103,85 +86,66 @@ def int_range(low, high):
     return parse
 
 
+def number(ok, words):
+    """argparse type: a float for which ok(value) holds (`words` say which)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not ok(value):  # nan fails every comparison
+            raise argparse.ArgumentTypeError(f"must be {words}, got {text}")
+        return value
+    return parse
+
+
 positive_int = int_range(1, 2**31 - 1)
-non_negative_int = int_range(0, 2**31 - 1)
 seed_int = int_range(0, 2**63 - 1)  # what torch.manual_seed takes
+# Beyond 1e9 no rate or time makes sense, and near float32's limit Adam's step overflows.
+positive_float = number(lambda v: 0 < v <= 1e9, "above 0 and at most 1e9")
+unit_interval = number(lambda v: 0 <= v < 1, "in [0, 1)")  # Adam's betas, label smoothing
 
 
-def positive_float(text):
-    """argparse type: a number in (0, 1e9]. Rates, weights and seconds beyond it make no sense,
-    and near float32's limit Adam's lr / (1 - beta1**t) overflows inside the step."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1e9:
-        raise argparse.ArgumentTypeError(f"must be a number above 0 and at most 1e9, got {text}")
-    return value
-
-
-def unit_interval(text):
-    """argparse type: a number in [0, 1) (an Adam beta, a label-smoothing amount)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def parse_with_tutorial(parser, argv, tutorial):
-    """Parse argv; with --tutorial the `tutorial` settings replace the defaults (flags given
-    on the command line still win)."""
-    args = parser.parse_args(argv)
-    if args.tutorial:
+def parse(parser, argv=None, tutorial=None, script=None, may_change=()):
+    """(args, checkpoint): --tutorial makes `tutorial` the defaults; --resume PATH makes the
+    settings saved there the defaults (its folder --out), and refuses changes not in may_change."""
+    args, checkpoint = parser.parse_args(argv), None
+    if getattr(args, "tutorial", False):
         parser.set_defaults(**tutorial)
-        args = parser.parse_args(argv)
-    return args
-
-
-def given_flags(parser, argv):
-    """The dests of the flags written on the command line (argv), defaults left out."""
-    argv = sys.argv[1:] if argv is None else argv
-    return {a.dest for a in parser._actions for o in a.option_strings
-            for tok in argv if tok == o or tok.startswith(o + "=")}
-
-
-def resume_args(parser, argv, saved, may_change):
-    """Arguments for --resume: the checkpoint's `saved` settings, with only the flags named in
-    `may_change` taken from the command line; any other flag that differs is refused."""
+    if getattr(args, "resume", None) and not getattr(args, "generate", None):
+        checkpoint = load_checkpoint(args.resume, script)
+        saved = {k: v for k, v in checkpoint.get("args", {}).items() if k not in NOT_SAVED}
+        parser.set_defaults(**saved, out=os.path.dirname(args.resume) or ".")
     args = parser.parse_args(argv)
-    for dest in given_flags(parser, argv) - set(may_change) - {"resume"}:
-        if dest in saved and getattr(args, dest) != saved[dest]:
-            fail(f"--{dest.replace('_', '-')} {getattr(args, dest)} differs from the run being "
-                 f"resumed ({saved[dest]}); leave it out, or start a new run with a new --out")
-    for dest, value in saved.items():
-        if dest not in may_change and hasattr(args, dest):
-            setattr(args, dest, value)
-    return args
+    if checkpoint is not None:
+        saved["out"] = os.path.abspath(parser.get_default("out"))
+        for dest, value in saved.items():
+            now = os.path.abspath(args.out) if dest == "out" else getattr(args, dest, value)
+            if dest not in may_change and now != value:
+                fail(f"--{dest.replace('_', '-')} {now} differs from the run being resumed "
+                     f"({value}); leave it out, or start a new run with a new --out")
+    return args, checkpoint
 
 
-def command_line(parser, args):
-    """The command that gives `args` again, for the `arguments:` line (pasteable)."""
+def command_line(parser, args, idle=()):
+    """The command that gives `args` again (pasteable), naming only flags that act: none left
+    at None or False, none of the `idle` dests (flags that do nothing in this run)."""
     words = ["python", parser.prog]
     for a in parser._actions:
-        if not a.option_strings or a.dest == "help":
+        value = getattr(args, a.dest, None)
+        if not a.option_strings or a.dest in ("help", *idle) or value is None:
             continue
-        value, flag = getattr(args, a.dest, None), a.option_strings[0]
         if isinstance(a, argparse.BooleanOptionalAction):
-            words += [] if value is None else [flag if value else "--no-" + flag[2:]]
-        elif isinstance(a, argparse._StoreTrueAction):
-            words += [flag] if value else []
-        elif isinstance(a, argparse._StoreFalseAction):
-            words += [] if value else [flag]
-        elif value is not None:
+            words += [a.option_strings[0] if value else a.option_strings[1]]
+        elif isinstance(a, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            words += [a.option_strings[0]] if value != a.default else []
+        else:
             values = value if isinstance(value, (list, tuple)) else [value]
-            words += [flag] + [shlex.quote(str(v)) for v in values]
+            words += [a.option_strings[0]] + [shlex.quote(str(v)) for v in values]
     return " ".join(words)
 
 
-# -- Run set-up: device, seed, output folder ------------------------------------------------
+# -- Run set-up: device, output folder ---------------------------------------------------------
 def pick_device(name="auto"):
     """`auto` picks cuda, then mps, then cpu; an unavailable explicit choice is a user error."""
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
@@ -192,269 +156,140 @@ def pick_device(name="auto"):
     return torch.device(name)
 
 
-def set_seed(seed):
-    """Seed Python, NumPy and torch (all devices) so a run can be repeated."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def prepare_out(path, new_run=True, overwrite=False):
-    """Create --out, check that it can be written, hold it for this process, remove stale temp
-    files; with new_run, refuse a folder that holds another run unless overwrite."""
+def prepare_out(path, new_run=True, overwrite=False, hold=True):
+    """Check --out (not a file; for a new run, no earlier run in it unless overwrite); with hold,
+    create it and return a lock that holds it while kept (dropped: a folder made empty goes)."""
     if os.path.exists(path) and not os.path.isdir(path):
         fail(f"--out {path} is an existing file; pass a folder name")
+    if new_run and not overwrite and os.path.exists(os.path.join(path, "metrics.csv")):
+        resume = os.path.join(path, "checkpoint.pt")
+        hint = f"continue it with --resume {resume}, " if os.path.exists(resume) else ""
+        fail(f"--out {path} holds an earlier run; {hint}pass a new --out, or --overwrite to "
+             f"replace it")
+    if not hold:
+        return None
+    made = not os.path.isdir(path)
     try:
         os.makedirs(path, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=TMP_PREFIX + f"{os.getpid()}-")
-        os.close(fd)
-        os.remove(probe)
+        lock = open(os.path.join(path, ".lock"), "w")
     except OSError as e:
         fail(f"cannot write to --out {path} ({e.strerror}); pass a folder you can write to")
-    try:
-        import fcntl  # not on Windows: there two runs at once are not detected
-        lock = open(os.path.join(path, ".lock"), "w")
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        _locks.append(lock)
-    except ImportError:
-        pass
-    except OSError:
-        fail(f"another run is using --out {path}; wait for it or pass another --out")
-    for name in os.listdir(path):  # temp files of processes that died (kill -9, power loss)
-        pid = name[len(TMP_PREFIX):].split("-")[0]
-        if name.startswith(TMP_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+    weakref.finalize(lock, let_go, path, made)
+    with contextlib.suppress(ImportError):  # fcntl: not on Windows, where nothing is locked
+        import fcntl
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fail(f"another run is using --out {path}; wait for it or pass another --out")
+    for name in os.listdir(path):  # the lock says nobody else writes here: a crash's leftovers
+        if name.startswith(".tmp-"):
             os.remove(os.path.join(path, name))
-    held = [f for f in RUN_FILES if os.path.exists(os.path.join(path, f))]
-    if new_run and held and not overwrite:
-        hint = f"continue it with --resume {os.path.join(path, 'checkpoint.pt')}, " \
-            if "checkpoint.pt" in held else ""
-        fail(f"--out {path} holds an earlier run ({held[0]}); {hint}pass a new --out, "
-             f"or --overwrite to replace it")
-    return path
+    return lock
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        pass
-    return True
+def let_go(path, made):
+    """prepare_out's clean-up: the lock file, and the folder if it made it and it is empty."""
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(path, ".lock"))
+        if made:
+            os.rmdir(path)
 
 
-# -- Checkpoints: atomic writes that Ctrl-C, kill -9 and a full disk cannot corrupt ---------
-_saving = {"depth": 0, "interrupted": False}  # a second Ctrl-C during a save waits for it
-
-
+# -- Checkpoints: atomic writes that Ctrl-C, kill -9 and a full disk cannot corrupt ------------
 def atomic_write(path, write):
-    """Call write(file) on a unique temp file beside `path`, then rename it over `path`.
-    A second Ctrl-C/SIGTERM waits until the rename is done; on failure the old `path` stays."""
+    """Call write(file) on a unique temp file beside `path`, then rename it over `path`. On
+    failure the old `path` stays; Ctrl-C/SIGTERM during the write act once it is done."""
     folder, name = os.path.split(os.path.abspath(path))
-    tmp = None
-    _saving["depth"] += 1
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{name}")
+    pending = []
+    old = {s: signal.signal(s, lambda signum, _: pending.append(signum)) for s in SIGNALS} \
+        if threading.current_thread() is threading.main_thread() else {}
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-",
-                                   suffix="-" + name)
-        umask = os.umask(0o22)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file reads like any other
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        tmp = None
     except OSError as e:
         fail(f"cannot write {path} ({e.strerror}); the previous copy, if any, is unchanged")
     finally:
-        _saving["depth"] -= 1
-        if tmp is not None and os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.remove(tmp)
-    if _saving["interrupted"] and not _saving["depth"]:
-        _saving["interrupted"] = False
-        raise KeyboardInterrupt
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for signum in pending[:2]:
+            signal.raise_signal(signum)
     return path
 
 
 def atomic_save(obj, path):
-    """torch.save(obj) to `path` atomically (serialised in memory first, so a full disk is an
-    OSError, never a half-written file)."""
+    """torch.save(obj) to `path` atomically (in memory first: a full disk is a clean error)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load_checkpoint(path, script):
-    """A checkpoint.pt written by `script`, loaded with weights_only=True (no code runs)."""
+    """A file that `script` saved (checkpoint.pt, generator_weights.pt), read with
+    torch.load(weights_only=True): tensors and plain values only, no code runs."""
     if not os.path.isfile(path):
-        fail(f"checkpoint {path} does not exist")
+        fail(f"{path} does not exist; pass a checkpoint.pt or generator_weights.pt of "
+             f"{script}.py")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated, foreign or corrupt file
-        fail(f"cannot load checkpoint {path} ({type(e).__name__}); pass a checkpoint.pt "
-             f"written by {script}.py")
-    if not isinstance(ckpt, dict) or ckpt.get("script") != script:
-        found = ckpt.get("script", "another program") if isinstance(ckpt, dict) else "?"
-        fail(f"{path} was written by {found}, not {script}.py; pass one of this script's runs")
+    except Exception as e:  # a truncated, foreign or corrupt file, or a .pt2 program
+        if path.endswith(".pt2"):
+            fail(f"{path} is the exported program for other projects; {script}.py reads the "
+                 f"generator_weights.pt (or checkpoint.pt) beside it")
+        fail(f"cannot load {path} ({type(e).__name__}); pass a checkpoint.pt or "
+             f"generator_weights.pt written by {script}.py")
+    found = ckpt.get("script") if isinstance(ckpt, dict) else None
+    if found != script:
+        fail(f"{path} was written by {found or 'another program'}, not {script}.py" +
+             (f"; pass it to {found}.py" if isinstance(found, str) else ""))
     return ckpt
 
 
-def rng_state():
-    """All RNG states (Python, NumPy, torch CPU and CUDA) as weights_only-safe objects."""
-    np_state = np.random.get_state()
-    state = {"python": random.getstate(),
-             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+@contextlib.contextmanager
+def stop_on_ctrl_c():
+    """`with stop_on_ctrl_c() as stop:` a first Ctrl-C or SIGTERM (timeout, docker, Slurm) sets
+    stop.requested, so the loop can save and exit 130; a second raises KeyboardInterrupt."""
+    stop = argparse.Namespace(requested=False)
 
-
-def set_rng_state(state):
-    """Restore what rng_state() returned."""
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class StopOnCtrlC:
-    """`with StopOnCtrlC() as stop:` -- the first Ctrl-C or SIGTERM (what `timeout`, docker,
-    systemd and Slurm send) only sets `stop.requested`, so the loop can save and exit 130; a
-    second one raises KeyboardInterrupt at once."""
-
-    def __init__(self):
-        self.requested, self.old = False, {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self.old = {s: signal.signal(s, self.handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def handler(self, signum, frame):
-        if self.requested and _saving["depth"]:
-            _saving["interrupted"] = True  # atomic_write raises it once the file is complete
-            return
-        if self.requested:
+    def handler(signum, frame):
+        if stop.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        stop.requested = True
         print(f"\n{signal.Signals(signum).name}: saving after this step (again: quit now)",
               file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc):
-        for s, handler in self.old.items():
-            signal.signal(s, handler)
+    old = {s: signal.signal(s, handler) for s in SIGNALS} \
+        if threading.current_thread() is threading.main_thread() else {}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def ignore_signals(*_):
-    """DataLoader/Pool worker initialiser: Ctrl-C and SIGTERM sent to the whole process group
-    are the main process's to handle (it saves, then stops the workers)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """DataLoader worker_init_fn: a signal to the process group is the main process's."""
+    for s in SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
 
 
-# -- Export: a .pt2 any project can load, which our own --generate reads without pickle ------
-def export_generator(model, example_inputs, path, script, settings):
-    """Save `model` with torch.export (dynamic batch) as a .pt2; `script` and `settings` (what
-    rebuilds the network) ride along in it. Anywhere: torch.export.load(path).module()."""
+# -- The trained generator: a portable program, and its weights for --generate -----------------
+def save_generator(model, example_inputs, out, script, settings):
+    """OUT/generator.pt2 (torch.export, dynamic batch: torch.export.load(path).module() in any
+    project) and OUT/generator_weights.pt (`settings` and state_dict, what --generate reads)."""
     was_training = model.training
-    model.eval()
     dynamic_shapes = tuple({0: torch.export.Dim("batch", min=1)} for _ in example_inputs)
     with torch.no_grad():
-        program = torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
+        program = torch.export.export(model.eval(), tuple(example_inputs),
+                                      dynamic_shapes=dynamic_shapes)
     model.train(was_training)
-    buffer = io.BytesIO()  # in memory first: a full disk is then a clean error, not an abort
-    meta = json.dumps({"script": script, "settings": settings})
-    torch.export.save(program, buffer, extra_files={"gan_examples.json": meta})
-    return atomic_write(path, lambda f: f.write(buffer.getbuffer()))
-
-
-_DTYPES = {5: torch.int64, 6: torch.float16, 7: torch.float32, 8: torch.float64,
-           13: torch.bfloat16}  # torch.export's ScalarType numbers
-
-
-def load_generator(path, script):
-    """(state_dict, settings) of a generator that `script` exported, read from the archive's
-    JSON and raw tensor bytes only: unlike torch.export.load, nothing is unpickled or run."""
-    if not os.path.isfile(path):
-        fail(f"generator file {path} does not exist; pass the generator.pt2 a run wrote")
-    wrong = f"{path} is not a generator exported by {script}.py; pass its generator.pt2"
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = {n.split("/", 1)[-1]: n for n in z.namelist()}
-            meta = json.loads(z.read(names["extra/gan_examples.json"]))
-            if meta.get("script") != script:
-                fail(f"{path} was exported by {meta.get('script')}.py, not {script}.py; run "
-                     f"python {meta.get('script')}.py --generate {path}")
-            config = json.loads(z.read(names["data/weights/model_weights_config.json"]))
-            state = {}
-            for key, entry in config["config"].items():
-                meta_t = entry["tensor_meta"]
-                shape = [s["as_int"] for s in meta_t["sizes"]]
-                raw = bytearray(z.read(names["data/weights/" + entry["path_name"]]))
-                dtype = _DTYPES[meta_t["dtype"]]
-                numel = int(np.prod(shape))
-                state[key] = torch.frombuffer(raw, dtype=dtype)[:numel].reshape(shape).clone() \
-                    if numel else torch.zeros(shape, dtype=dtype)
-    except UserError:
-        raise
-    except Exception:  # not a zip, missing parts, a tampered or foreign archive
-        fail(wrong)
-    if not state:
-        fail(wrong)
-    return state, meta["settings"]
-
-
-# -- Records ---------------------------------------------------------------------------------
-class MetricsCSV:
-    """Rows to OUT/metrics.csv; the header comes from `fields`. `append=True` (--resume) keeps
-    the rows there; empty values are written as blanks, never as stale numbers."""
-
-    def __init__(self, path, fields, append=False):
-        self.path, self.fields = path, list(fields)
-        if not (append and os.path.isfile(path)):
-            with open(path, "w", newline="") as f:
-                csv.writer(f).writerow(self.fields)
-
-    def write(self, **row):
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, self.fields, extrasaction="ignore").writerow(row)
-
-
-def format_eta(seconds):
-    """Seconds as H:MM:SS (or M:SS) for progress lines."""
-    seconds = max(0, int(round(seconds)))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def use_agg_unless(show):
-    """matplotlib.pyplot with the file-only Agg backend, unless the user asked for windows."""
-    import matplotlib
-    if not show:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def gaussian_stats(features):
-    """Mean and covariance (float64 numpy) of an (N, D) array or tensor of features."""
-    x = torch.as_tensor(features).detach().double().cpu().numpy()
-    return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
-
-
-def frechet_distance(mu1, sigma1, mu2, sigma2):
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), FID's formula. Tr((S1 S2)^(1/2)) is
-    computed as Tr((A S2 A)^(1/2)) with A = S1^(1/2): symmetric, so eigh is stable, no scipy."""
-    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
-    s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
-    w, v = np.linalg.eigh(s1)
-    a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh(a @ s2 @ a), 0, None)).sum()
-    diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+    buffer = io.BytesIO()  # in memory first: a full disk is then a clean error
+    torch.export.save(program, buffer)
+    atomic_write(os.path.join(out, "generator.pt2"), lambda f: f.write(buffer.getbuffer()))
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    atomic_save({"script": script, "settings": settings, "state_dict": state},
+                os.path.join(out, "generator_weights.pt"))
