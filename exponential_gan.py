@@ -9,16 +9,17 @@ quadratic (the U shape y = x^2, x in [-5, 5]).
     python exponential_gan.py                    # ~15 s on a 2-core CPU
     python exponential_gan.py --tutorial         # the book's settings (minutes)
     python exponential_gan.py --shape sine --out outputs/sine
-    python exponential_gan.py --generate outputs/exponential_gan/generator.pt2
+    python exponential_gan.py --generate outputs/exponential_gan/generator_weights.pt
 
 Writes to --out (default outputs/exponential_gan; an earlier run there is refused unless
 --overwrite): train_data.png (the training set), p{epoch}.png (fake over real points at epoch 1
-and every --plot-every epochs), generator.pt2 (the kept generator, torch.export: noise (N, 2)
-standard normal -> (N, 2) points (x, y) in the data's own units), new_samples.png (new points
-from the saved generator), losses.png and metrics.csv (with MSE and KS per epoch).
---generate writes generated.png and samples.csv (refusing to replace them unless --overwrite).
-Another project loads generator.pt2 with torch.export.load(path).module() -- load only files
-you trust (that unpickles); this script's --generate reads only its weights.
+and every --plot-every epochs), generator.pt2 (the kept generator, torch.export, for other
+projects: noise (N, 2) standard normal -> (N, 2) points (x, y) in the data's own units),
+generator_weights.pt (its settings and weights: what --generate reads), new_samples.png (new
+points from the saved generator), losses.png and metrics.csv (with MSE and KS per epoch).
+--generate PATH reads a generator_weights.pt (torch.load with weights_only: no code runs) and
+writes generated.png and samples.csv (refusing to replace them unless --overwrite). Another
+project loads generator.pt2 with torch.export.load(path).module() -- load only files you trust.
 
 Quality is measured, as in the book, by performance() (MSE of y against the curve at the
 generated x), plus the Kolmogorov-Smirnov distance of x against the data's uniform x (coverage).
@@ -38,20 +39,22 @@ What differs from the book, and why:
 Copy this file together with common.py.
 """
 import argparse
+import csv
+import datetime
 import math
 import os
 import sys
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
-from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, command_line, export_generator,
-                    fail, format_eta, int_range, load_generator, parse_with_tutorial,
-                    pick_device, positive_float, prepare_out, run, seed_int, set_seed,
-                    unit_interval, use_agg_unless)
+from common import (ArgumentParser, command_line, fail, int_range, load_checkpoint, parse,
+                    pick_device, positive_float, prepare_out, run, save_generator, seed_int,
+                    stop_on_ctrl_c, unit_interval)
 
 SCRIPT = "exponential_gan"
 # Each shape: x range of the data, y = f(x), plot limits and labels (the book's exercises).
@@ -82,7 +85,9 @@ def parse_args(argv=None):
     p = ArgumentParser(prog=os.path.basename(__file__),
                        description="GAN that learns to draw points on a curve (M. Liu, "
                        "Learn Generative AI with PyTorch, chapter 3).")
-    book = p.add_argument_group("the book's inputs")
+    book = p.add_argument_group("the tutorial's inputs")
+    book.add_argument("--tutorial", action="store_true",
+                      help="the book's exact settings: " + as_flags(TUTORIAL_SETTINGS))
     book.add_argument("--shape", choices=list(SHAPES), default="exponential",
                       help="the curve: exponential y=1.08^x, x in [0,50] (the book); sine, "
                       "cosine, quadratic (y=x^2) over x in [-5,5] (the exercises)")
@@ -115,13 +120,11 @@ def parse_args(argv=None):
     evaluation.add_argument("--plot-every", type=int_range(1, MAX), default=25,
                             help="save p{epoch}.png at epoch 1 and every N epochs")
     evaluation.add_argument("--generate", metavar="PATH",
-                            help="no training: load a generator.pt2 and write generated.png "
-                            "and samples.csv")
+                            help="no training: read a run's generator_weights.pt and write "
+                            "generated.png and samples.csv")
     evaluation.add_argument("--num-samples", type=int_range(1, MAX), default=4096,
                             help="points for --generate")
     control = p.add_argument_group("run control")
-    control.add_argument("--tutorial", action="store_true",
-                         help="the book's exact settings: " + as_flags(TUTORIAL_SETTINGS))
     control.add_argument("--seed", type=seed_int, default=0, help="random seed (the book's: 0)")
     control.add_argument("--out", default=f"outputs/{SCRIPT}",
                          help="folder for everything the run writes")
@@ -130,7 +133,16 @@ def parse_args(argv=None):
     control.add_argument("--dry-run", action="store_true",
                          help="one training step, then write every output file")
     control.add_argument("--show", action="store_true", help="also show the figures in windows")
-    return p, parse_with_tutorial(p, argv, TUTORIAL_SETTINGS)
+    args, _ = parse(p, argv, TUTORIAL_SETTINGS)
+    return p, args
+
+
+def idle_flags(args):
+    """The flags that do nothing in this run, left out of the `arguments:` line."""
+    if args.generate:  # the shape and everything else comes from the file
+        return [dest for dest in vars(args)
+                if dest not in ("generate", "num_samples", "seed", "out", "overwrite", "show")]
+    return ["num_samples"] + (["epochs", "patience", "plot_every"] if args.dry_run else [])
 
 
 # -- 2. Data: the book's training set and DataLoader (section 3.2) -----------------------------
@@ -159,31 +171,6 @@ class Scale(nn.Module):
 
     def forward(self, x):
         return (x - self.mid) / self.radius if self.inverse else x * self.radius + self.mid
-
-
-def make_D(low, high, scale):
-    return nn.Sequential(
-        Scale(low, high, inverse=True) if scale else nn.Identity(),  # Addition: to [-1, 1]
-        nn.Linear(2, 256),
-        nn.ReLU(),
-        nn.Dropout(0.3),
-        nn.Linear(256, 128),
-        nn.ReLU(),
-        nn.Dropout(0.3),
-        nn.Linear(128, 64),
-        nn.ReLU(),
-        nn.Dropout(0.3),
-        nn.Linear(64, 1))  # logits: the book's nn.Sigmoid() moves into BCEWithLogitsLoss
-
-
-def make_G(low, high, scale):
-    return nn.Sequential(
-        nn.Linear(2, 16),
-        nn.ReLU(),
-        nn.Linear(16, 32),
-        nn.ReLU(),
-        nn.Linear(32, 2),
-        *([nn.Tanh(), Scale(low, high)] if scale else []))  # Addition: bounded, in data units
 
 
 def performance(fake_samples, shape="exponential"):
@@ -263,7 +250,7 @@ def train_G(batch_size, D, G, loss_fn, optimG, device):
     return loss_G.detach(), fake_samples.detach()
 
 
-def test_epoch(epoch, gloss, dloss, n, fake_samples, train_data, shape, out, plt, every,
+def test_epoch(epoch, gloss, dloss, n, fake_samples, train_data, shape, out, every,
                status="", force=False):
     """Listing 3.9: at epoch 1 and every `every` epochs, print the mean losses and save the last
     fake batch over the real points as p{epoch}.png. (`status`, `force`: additions.)"""
@@ -272,23 +259,26 @@ def test_epoch(epoch, gloss, dloss, n, fake_samples, train_data, shape, out, plt
         d = dloss.item() / (n + 1)
         print(f"at epoch {epoch + 1}, G loss: {g:.4f}, D loss {d:.4f}{status}", flush=True)
         fake = fake_samples.detach().cpu().numpy()
-        plot_points(plt, os.path.join(out, f"p{epoch + 1}.png"), fake, train_data, shape,
+        plot_points(os.path.join(out, f"p{epoch + 1}.png"), fake, train_data, shape,
                     f"epoch {epoch + 1}")
         return True
     return False
 
 
-def plot_points(plt, path, fake, train_data, shape, title):
+def plot_points(path, fake, train_data, shape, title):
     """The book's figure: generated points (green stars) over the real ones (red dots)."""
     s = SHAPES[shape]
+    real = train_data.numpy()
     fig = plt.figure(dpi=100)
     plt.plot(fake[:, 0], fake[:, 1], "*", c="g", label="generated samples")
-    plt.plot(train_data[:, 0], train_data[:, 1], ".", c="r", alpha=0.1, label="real samples")
+    plt.plot(real[:, 0], real[:, 1], ".", c="r", alpha=0.1, label="real samples")
     plt.title(title)
     plt.xlim(*s["xlim"])
     plt.ylim(*s["ylim"])
-    plt.legend()
-    fig.savefig(path)
+    plt.xlabel("values of x")  # Addition: the axes' labels of the book's first figure
+    plt.ylabel(f"values of {s['ylabel']}")
+    plt.legend(loc="upper left", bbox_to_anchor=(1, 1))  # Addition: beside the data, not on it
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -302,7 +292,7 @@ def quality(G, noise, shape):
     return performance(fake, shape), ks_uniform(fake[:, 0], s["low"], s["high"])
 
 
-def save_loss_plot(plt, path, G_losses, D_losses):
+def save_loss_plot(path, G_losses, D_losses):
     """Addition: G's and D's mean loss per epoch."""
     fig = plt.figure(figsize=(10, 5))
     plt.title("Generator and Discriminator Loss During Training")
@@ -310,39 +300,48 @@ def save_loss_plot(plt, path, G_losses, D_losses):
     plt.plot(D_losses, label="D")
     plt.xlabel("epochs")
     plt.ylabel("Loss")
-    plt.legend()
-    fig.savefig(path)
+    plt.legend(loc="upper left", bbox_to_anchor=(1, 1))  # beside the curves, not on them
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
 # -- 6. Generate: points from a saved generator, no training -----------------------------------
 def load_G(path):
-    """The book's torch.jit.load, without unpickling: rebuild G from the settings saved in the
-    .pt2 and load its weights into it. Returns (G, shape)."""
-    state, settings = load_generator(path, SCRIPT)
+    """The book's torch.jit.load, without running anything from the file: G is rebuilt as main()
+    builds it, from the settings saved with its weights in generator_weights.pt.
+    Returns (G, shape)."""
+    saved = load_checkpoint(path, SCRIPT)
+    settings = saved.get("settings") if isinstance(saved.get("settings"), dict) else {}
+    shape, scale = settings.get("shape"), settings.get("scale")
+    if not (isinstance(shape, str) and shape in SHAPES and isinstance(scale, bool)):
+        fail(f"{path} holds no --shape and --scale this script knows; pass a "
+             f"generator_weights.pt that {SCRIPT}.py wrote")
+    new_G = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 32), nn.ReLU(),
+                          nn.Linear(32, 2))  # the book's G, as in main()
+    if scale:  # the data's range: loaded with the weights
+        new_G.extend([nn.Tanh(), Scale(torch.zeros(2), torch.ones(2))])
     try:
-        shape = settings["shape"]
-        new_G = make_G(torch.zeros(2), torch.ones(2), bool(settings["scale"]))
-        new_G.load_state_dict(state)
-        SHAPES[shape]
-    except (KeyError, TypeError, RuntimeError):
-        fail(f"{path} does not hold a generator of this script; pass a generator.pt2 it wrote")
+        new_G.load_state_dict(saved.get("state_dict"))
+    except (RuntimeError, TypeError) as e:
+        fail(f"{path}: its weights do not fit the generator of --shape {shape} "
+             f"({type(e).__name__}); pass a generator_weights.pt that {SCRIPT}.py wrote")
     return new_G.eval(), shape
 
 
-def generate(args, plt):
+def generate(args):
     new_G, shape = load_G(args.generate)
-    out = prepare_out(args.out, new_run=False)
-    csv_path, png_path = os.path.join(out, "samples.csv"), os.path.join(out, "generated.png")
+    csv_path = os.path.join(args.out, "samples.csv")
+    png_path = os.path.join(args.out, "generated.png")
     if not args.overwrite and (os.path.exists(csv_path) or os.path.exists(png_path)):
-        fail(f"--out {out} holds an earlier generated.png/samples.csv; pass a new --out, or "
-             f"--overwrite to replace them")
-    set_seed(args.seed)
+        fail(f"--out {args.out} holds an earlier generated.png/samples.csv; pass a new --out, "
+             f"or --overwrite to replace them")
+    out_lock = prepare_out(args.out, new_run=False)  # held until we return
+    torch.manual_seed(args.seed)
     with torch.no_grad():
         new_data = new_G(torch.randn((args.num_samples, 2))).double()
     np.savetxt(csv_path, new_data.numpy(), delimiter=",", header="x,y", comments="", fmt="%.6f")
     s = SHAPES[shape]
-    plot_points(plt, png_path, new_data.numpy(), make_train_data(shape, 2048), shape,
+    plot_points(png_path, new_data.numpy(), make_train_data(shape, 2048), shape,
                 f"{args.num_samples} points from {os.path.basename(args.generate)}")
     print(f"wrote {csv_path} and {png_path}")
     print(f"quality against --shape {shape}: MSE {performance(new_data, shape):.4f}, "
@@ -352,26 +351,29 @@ def generate(args, plt):
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    print("arguments: " + command_line(parser, args))
-    plt = use_agg_unless(args.show)
+    print("arguments: " + command_line(parser, args, idle=idle_flags(args)))
+    if not args.show:
+        plt.switch_backend("Agg")
     if args.generate:
-        return generate(args, plt)
+        return generate(args)
     device = pick_device(args.device)
-    out = prepare_out(args.out, overwrite=args.overwrite)
+    prepare_out(args.out, overwrite=args.overwrite, hold=False)  # refuse a bad --out now
+    out = args.out
     print(f"seed: {args.seed}\ndevice: {device}")
-    set_seed(args.seed)
     s = SHAPES[args.shape]
     if device.type == "cpu":
         torch.set_num_threads(1)  # tiny matrices: one thread beats the cost of waking others
 
     # 3.2.1 The training set and its plot (listings 3.1, 3.2)
+    torch.manual_seed(args.seed)
     observations = args.observations
     train_data = make_train_data(args.shape, observations, args.seed)
     fig = plt.figure(dpi=100, figsize=(8, 6))
-    plt.plot(train_data[:, 0], train_data[:, 1], ".", c="r")
+    plt.plot(train_data[:, 0].numpy(), train_data[:, 1].numpy(), ".", c="r")
     plt.xlabel("values of x", fontsize=15)
     plt.ylabel(f"values of {s['ylabel']}", fontsize=15)
     plt.title(s["title"], fontsize=20)
+    out_lock = prepare_out(out, overwrite=args.overwrite)  # held until we return
     fig.savefig(os.path.join(out, "train_data.png"))
     plt.show() if args.show else plt.close(fig)
 
@@ -385,11 +387,32 @@ def main(argv=None):
     batch0 = next(iter(train_loader))
     print(f"batch0: {tuple(batch0.shape)}, first pair {batch0[0].tolist()}")
 
-    # 3.3 D, G, the loss function, optimizers and early stopping
+    # 3.3.1-3.3.2 The discriminator D and the generator G (listings 3.3, 3.4)
     low, high = train_data.min(0).values, train_data.max(0).values
-    D = make_D(low, high, args.scale).to(device)
-    G = make_G(low, high, args.scale).to(device)
+    D = nn.Sequential(
+        nn.Linear(2, 256),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(256, 128),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(128, 64),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(64, 1)).to(device)  # Addition: logits, the book's nn.Sigmoid() is in loss_fn
+    if args.scale:  # Addition: D sees (x, y) scaled to [-1, 1]
+        D.insert(0, Scale(low, high, inverse=True).to(device))
+    G = nn.Sequential(
+        nn.Linear(2, 16),
+        nn.ReLU(),
+        nn.Linear(16, 32),
+        nn.ReLU(),
+        nn.Linear(32, 2)).to(device)
+    if args.scale:  # Addition: Tanh bounds G's output to [-1, 1], Scale maps it to the data's
+        G.extend([nn.Tanh(), Scale(low, high)]).to(device)
     print(f"D: {D}\nG: {G}")
+
+    # 3.3.3 The loss function, optimizers and early stopping
     loss_fn = nn.BCEWithLogitsLoss()
     lr = args.lr
     optimD = torch.optim.Adam(D.parameters(), lr=lr, betas=(args.beta1, 0.999))
@@ -399,8 +422,10 @@ def main(argv=None):
     fixed_noise = torch.randn((args.eval_samples, 2), device=device)
     y_std = train_data[:, 1].std().item()
     best_state, best = None, None
-    metrics = MetricsCSV(os.path.join(out, "metrics.csv"), ["epoch", "iteration", "loss_D",
-                         "loss_G", "D_x", "D_G_z", "steps_per_sec", "mse", "ks", "best_epoch"])
+    metrics_file = open(os.path.join(out, "metrics.csv"), "w", newline="", buffering=1)
+    metrics = csv.DictWriter(metrics_file, ["epoch", "iteration", "loss_D", "loss_G", "D_x",
+                             "D_G_z", "steps_per_sec", "mse", "ks", "best_epoch"])
+    metrics.writeheader()
     G_losses, D_losses = [], []
     epochs = 1 if args.dry_run else args.epochs
     schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1 - e / epochs)
@@ -409,7 +434,7 @@ def main(argv=None):
     cpu_start = time.process_time()  # CPU time: the idle wall time on a busy machine
 
     # 3.4.1 The training loop (listing 3.10)
-    with StopOnCtrlC() as signal_stop:
+    with stop_on_ctrl_c() as signal_stop:
         for epoch in range(epochs):
             gloss = 0
             dloss = 0
@@ -429,10 +454,11 @@ def main(argv=None):
                 scheduler.step()
             mse, ks = quality(G, fixed_noise, args.shape)  # Addition: on the fixed batch
             now, steps = time.perf_counter(), n + 1
-            eta = (now - t_start) / (epoch + 1) * (epochs - epoch - 1)
-            if test_epoch(epoch, gloss, dloss, n, fake_samples, train_data, args.shape, out, plt,
+            left = datetime.timedelta(seconds=round((now - t_start) / (epoch + 1)
+                                                    * (epochs - epoch - 1)))
+            if test_epoch(epoch, gloss, dloss, n, fake_samples, train_data, args.shape, out,
                           args.plot_every, f", MSE {mse:.3f}, KS {ks:.3f} | "
-                          f"{steps / (now - t0):.0f} steps/s, ETA {format_eta(eta)} (at most)",
+                          f"{steps / (now - t0):.0f} steps/s, ETA {left} (at most)",
                           force=args.dry_run or now - t_print > 10):
                 t_print = now
             gdif = performance(fake_samples, args.shape) if args.stop_on == "batch-mse" \
@@ -445,16 +471,17 @@ def main(argv=None):
                 best = dict(epoch=epoch + 1, mse=mse, ks=ks)
             G_losses.append(gloss.item() / steps)
             D_losses.append(dloss.item() / steps)
-            metrics.write(epoch=epoch + 1, iteration=iteration, loss_D=D_losses[-1],
-                          loss_G=G_losses[-1], D_x=D_x.item() / steps, D_G_z=D_G_z.item() / steps,
-                          steps_per_sec=steps / (now - t0), mse=mse, ks=ks,
-                          best_epoch=best["epoch"])
+            metrics.writerow(dict(epoch=epoch + 1, iteration=iteration, loss_D=D_losses[-1],
+                                  loss_G=G_losses[-1], D_x=D_x.item() / steps,
+                                  D_G_z=D_G_z.item() / steps, steps_per_sec=steps / (now - t0),
+                                  mse=mse, ks=ks, best_epoch=best["epoch"]))
             if stop:
                 print(f"early stop at epoch {epoch + 1}: no better generator for "
                       f"{args.patience} epochs")
                 break
             if signal_stop.requested:
                 break
+    metrics_file.close()
     train_s = time.perf_counter() - t_start
 
     # 3.4.2 Save the generator: torch.export replaces the deprecated torch.jit.script
@@ -462,29 +489,28 @@ def main(argv=None):
         G.load_state_dict(best_state)
         print(f"keeping the best generator: epoch {best['epoch']} (MSE {best['mse']:.3f}, "
               f"KS {best['ks']:.3f})")
-    path = os.path.join(out, "generator.pt2")
-    export_generator(G.cpu(), (torch.randn(4, 2),), path, SCRIPT,
-                     {"shape": args.shape, "scale": args.scale})
+    save_generator(G.cpu(), (torch.randn(4, 2),), out, SCRIPT,
+                   {"shape": args.shape, "scale": args.scale})
     saved_s, saved_cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
-    save_loss_plot(plt, os.path.join(out, "losses.png"), G_losses, D_losses)
+    save_loss_plot(os.path.join(out, "losses.png"), G_losses, D_losses)
 
     # ... and use it: load it, draw new samples, plot them over the real ones
-    new_G, _ = load_G(path)
+    new_G, _ = load_G(os.path.join(out, "generator_weights.pt"))
     noise = torch.randn((args.eval_samples, 2))
     with torch.no_grad():
         new_data = new_G(noise)
-    plot_points(plt, os.path.join(out, "new_samples.png"), new_data.numpy(), train_data,
+    plot_points(os.path.join(out, "new_samples.png"), new_data.numpy(), train_data,
                 args.shape, f"{s['title'].split(' ', 1)[1].capitalize()} generated by GANs")
     mse, ks = performance(new_data, args.shape), ks_uniform(new_data[:, 0], s["low"], s["high"])
     print(f"trained {iteration} steps in {train_s:.1f} s; generator saved after {saved_s:.1f} s "
           f"({saved_cpu:.1f} s of CPU time)")
-    print(f"files in {out}/: generator.pt2, metrics.csv, losses.png, train_data.png, p*.png, "
-          f"new_samples.png")
+    print(f"files in {out}/: generator.pt2, generator_weights.pt, metrics.csv, losses.png, "
+          f"train_data.png, p*.png, new_samples.png")
     if signal_stop.requested:
         print("interrupted: the generator trained so far is saved", file=sys.stderr)
         return 130
-    print(f"final quality of {path} on {args.eval_samples} new samples: MSE {mse:.4f}, "
-          f"KS {ks:.4f}")
+    print(f"final quality of the saved generator on {args.eval_samples} new samples: "
+          f"MSE {mse:.4f}, KS {ks:.4f}")
     return 0
 
 

@@ -32,25 +32,25 @@ What differs from the recipe, and why:
   faces repeatable.
 - extras: --save-images, --interpolate (a slerp walk), --avg-generator (the repository's
   advised moving-average generator), --half (autocast, for CUDA), --repo/--weights (offline),
-  and one `error:` line for a missing download, a broken repository or a bad file.
+  and one `error:` line for a failed download (what to put where), a broken repository or a
+  bad --weights file; a run that fails leaves no --out folder.
 
 Copy this file together with common.py.
 """
 import contextlib
+import datetime
 import os
-import pickle
-import socket
 import sys
 import time
 from urllib.error import URLError
 
+import matplotlib.pyplot as plt
 import torch
 import torchvision
 import torchvision.utils as vutils
 
-from common import (ArgumentParser, StopOnCtrlC, UserError, command_line, fail, format_eta,
-                    int_range, pick_device, prepare_out, run, seed_int, set_seed,
-                    use_agg_unless)
+from common import (ArgumentParser, UserError, command_line, fail, int_range, parse,
+                    pick_device, prepare_out, run, seed_int, stop_on_ctrl_c)
 
 HUB_REPO = "facebookresearch/pytorch_GAN_zoo:hub"  # owner/name:ref -- `hub` is a branch
 WEIGHTS_URL = "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/"
@@ -108,7 +108,7 @@ def parse_args(argv=None):
     control.add_argument("--dry-run", action="store_true",
                          help="at most 2 images, to check the set-up in seconds")
     control.add_argument("--show", action="store_true", help="also show the grid in a window")
-    args = p.parse_args(argv)
+    args, _ = parse(p, argv)
     if args.interpolate is not None and args.num_images < 2:
         p.error("--interpolate walks from image 0 to image 1: use --num-images 2 or more")
     return p, args
@@ -132,9 +132,9 @@ def hub_source(args):
 
 @contextlib.contextmanager
 def hub_guard(args):
-    """Around the recipe's torch.hub.load: checks --repo/--weights first, says what is
-    downloaded, lets the archived repository build its optimizers on today's PyTorch, and turns
-    whatever goes wrong into one `error:` line that says what to do."""
+    """Around the recipe's torch.hub.load: checks --repo and --weights, says what it downloads,
+    lets the archived repository build its Adam on today's PyTorch, and turns a failure into one
+    `error:` line: a failed download says what to put where, anything else names the hub code."""
     if args.repo and not os.path.isfile(os.path.join(args.repo, "hubconf.py")):
         fail(f"--repo {args.repo} has no hubconf.py; pass a clone of "
              f"https://github.com/{HUB_REPO.split(':')[0]} checked out at branch hub")
@@ -145,32 +145,19 @@ def hub_guard(args):
                if not os.path.exists(p)]
     for path in missing:
         print(f"not in the torch.hub cache, downloading: {path}", flush=True)
-    where = args.repo or repo_dir
     original_adam = torch.optim.Adam
     torch.optim.Adam = adam_with_float_betas(original_adam)
     try:
         yield
+    except (URLError, ConnectionError, TimeoutError) as e:  # offline, or the server failed
+        fail(offline_message(missing, args.model_name, getattr(e, "reason", e)))
     except (UserError, MemoryError, torch.OutOfMemoryError):
         raise
-    except (URLError, ConnectionError, TimeoutError, socket.timeout) as e:
-        fail(offline_message(missing, args.model_name, getattr(e, "reason", e)))
-    except SyntaxError as e:
-        fail(f"the hub code in {where} does not run: {e.msg} in {e.filename}, line {e.lineno}; "
-             f"fix it, or clone the repository again")
-    except ImportError as e:  # some versions of the repository import what hubconf.py omits
-        fail(f"the hub code in {where} needs a package that is not installed ({e}); install "
-             f"it (pip install {(e.name or '').split('.')[0] or '<package>'})")
-    except (EOFError, pickle.UnpicklingError) as e:
-        fail(unreadable_weights(weights, e))
-    except Exception as e:  # the repository's code failed: say how, in one line
-        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        if "no internet connection" in text:
-            fail(offline_message(missing, args.model_name, "no internet connection"))
-        if "PytorchStreamReader" in text:  # a truncated or foreign file in the cache
-            fail(unreadable_weights(weights, e))
-        if "allocate" in text or "out of memory" in text:
-            raise
-        fail(f"the hub code in {where} failed while loading PGAN ({type(e).__name__}: {text})")
+    except Exception as e:  # the repository's code, or a file it read, failed
+        text = (str(e).strip().splitlines() or [""])[0]
+        cached = "" if args.weights else f", or delete {weights} if that download is damaged"
+        fail(f"the hub code in {args.repo or repo_dir} failed to load PGAN ({type(e).__name__}: "
+             f"{text}); fix what it names, or pass --repo a fresh clone of its hub branch{cached}")
     finally:
         torch.optim.Adam = original_adam
 
@@ -204,11 +191,6 @@ def offline_message(missing, model_name, reason):
         " and ".join(steps)
 
 
-def unreadable_weights(path, e):
-    return (f"cannot read the weights {path} ({type(e).__name__}): the file is incomplete or "
-            f"not a checkpoint; delete it (it is downloaded again) or put a complete copy there")
-
-
 def read_weights(path):
     """A local pytorch_GAN_zoo checkpoint, read with weights_only=True: tensors, plain values and
     the repository's BaseConfig (its `config` entry) only, so no code in the file can run."""
@@ -216,12 +198,9 @@ def read_weights(path):
     try:
         with torch.serialization.safe_globals([config] if config else []):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        fail(f"--weights {path} is not a pytorch_GAN_zoo checkpoint (it holds objects other "
-             f"than tensors and the repository's config, which could run code, or is no "
-             f"checkpoint at all)")
-    except Exception as e:  # truncated, not a torch file
-        fail(f"--weights {path} is not a pytorch_GAN_zoo checkpoint ({type(e).__name__})")
+    except Exception as e:  # truncated, no torch file, or objects that could run code
+        fail(f"--weights {path} is not a pytorch_GAN_zoo checkpoint ({type(e).__name__}); it "
+             f"must hold only tensors and the repository's config")
 
 
 def load_weights(model, path):
@@ -268,9 +247,12 @@ def save_walk(frames, strip_path, gif_path, frame_ms=120):
 def main(argv=None):
     parser, args = parse_args(argv)
     print("arguments: " + command_line(parser, args))
-    plt = use_agg_unless(args.show)
-    # Addition: --out, without replacing an earlier run's images
-    prefix = os.path.join(prepare_out(args.out, new_run=False), f"pggan_{args.model_name}")
+    if not args.show:
+        plt.switch_backend("Agg")
+    # Addition: --out, without replacing an earlier run's images (checked now, made when the
+    # first image is written)
+    prepare_out(args.out, new_run=False, hold=False)
+    prefix = os.path.join(args.out, f"pggan_{args.model_name}")
     ours = [f"{prefix}.png", f"{prefix}_00000.png", f"{prefix}_interp.png"]
     if not args.overwrite and any(os.path.exists(p) for p in ours):
         fail(f"--out {args.out} holds images of an earlier run ({os.path.basename(prefix)}*); "
@@ -295,7 +277,7 @@ def main(argv=None):
           f"{width}x{height} images")
 
     # Step 4: generate the noise (seeded: the same --seed gives the same images)
-    set_seed(args.seed)
+    torch.manual_seed(args.seed)
     num_images = args.num_images
     num_images = min(num_images, 2) if args.dry_run else num_images  # Addition: --dry-run
     noise, _ = model.buildNoiseData(num_images)
@@ -305,8 +287,9 @@ def main(argv=None):
     # the grid, and with --save-images each batch is written as it comes
     precision = torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}
                                [args.half]) if args.half else contextlib.nullcontext()
+    out_lock = prepare_out(args.out, new_run=False)  # held until we return
     kept, t0 = [], time.perf_counter()
-    with StopOnCtrlC() as stop:  # Addition: Ctrl-C/SIGTERM end the loop, the grid is written
+    with stop_on_ctrl_c() as stop:  # Addition: Ctrl-C/SIGTERM end the loop, the grid is written
         for start in range(0, num_images, args.batch_size):
             with torch.no_grad(), precision:
                 generated_images = model.test(noise[start:start + args.batch_size],
@@ -317,8 +300,8 @@ def main(argv=None):
                 save_each(generated_images, args.out, os.path.basename(prefix), start)
             done = start + len(generated_images)
             rate = done / (time.perf_counter() - t0)
-            print(f"{done}/{num_images} images, {rate:.2f} images/s, "
-                  f"ETA {format_eta((num_images - done) / rate)}", flush=True)
+            left = datetime.timedelta(seconds=round((num_images - done) / rate))
+            print(f"{done}/{num_images} images, {rate:.2f} images/s, ETA {left}", flush=True)
             if stop.requested:
                 break
     generated_images = torch.cat(kept)

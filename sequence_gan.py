@@ -8,15 +8,16 @@ optimG, train_D_G, EarlyStop(800), distance. Exercise 3.4 (multiples of 3) is --
     python sequence_gan.py                       # ~2.5 s of training on a 2-core CPU
     python sequence_gan.py --tutorial            # the book's settings
     python sequence_gan.py --multiple 3 --out outputs/multiples_of_3
-    python sequence_gan.py --generate outputs/sequence_gan/generator.pt2 --num-samples 10000
+    python sequence_gan.py --generate outputs/sequence_gan/generator_weights.pt --num-samples 10000
 
 Writes to --out (default outputs/sequence_gan; an earlier run there is refused unless
---overwrite): generator.pt2 (torch.export: noise (N, 100) standard normal -> (N, 100) scores;
-the argmax of a row is the integer), metrics.csv, losses.png, histogram.png (how often each
-integer comes out of --eval-samples draws). --generate writes samples.csv (one integer a line)
-and generated.png (their histogram), refusing to replace them unless --overwrite. Another
-project loads generator.pt2 with torch.export.load(path).module() -- load only files you trust
-(that unpickles); this script's --generate reads only its weights.
+--overwrite): generator.pt2 (torch.export, for other projects: noise (N, 100) standard normal ->
+(N, 100) scores; the argmax of a row is the integer), generator_weights.pt (its settings and
+weights: what --generate reads), metrics.csv, losses.png, histogram.png (how often each integer
+comes out of --eval-samples draws). --generate PATH reads a generator_weights.pt (torch.load
+with weights_only: no code runs) and writes samples.csv (one integer a line) and generated.png
+(their histogram), refusing to replace them unless --overwrite. Another project loads
+generator.pt2 with torch.export.load(path).module() -- load only files you trust.
 
 Quality, printed and recorded as training goes: validity (share of multiples), coverage (how
 many of the valid values appear) and balance (most / least frequent valid value; 1.0 is perfect,
@@ -39,20 +40,22 @@ What differs from the book, and why:
 Copy this file together with common.py.
 """
 import argparse
+import csv
+import datetime
 import math
 import os
 import sys
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, command_line, export_generator,
-                    fail, format_eta, int_range, load_generator, parse_with_tutorial,
-                    pick_device, positive_float, prepare_out, run, seed_int, set_seed,
-                    use_agg_unless)
+from common import (ArgumentParser, command_line, fail, int_range, load_checkpoint, parse,
+                    pick_device, positive_float, prepare_out, run, save_generator, seed_int,
+                    stop_on_ctrl_c)
 
 SCRIPT = "sequence_gan"
 # The book's own settings (section 3.5), what --tutorial switches to.
@@ -83,7 +86,9 @@ def parse_args(argv=None):
     p = ArgumentParser(prog=os.path.basename(__file__),
                        description="GAN that generates integers 0-99 that are multiples "
                        "of --multiple (M. Liu, Learn Generative AI with PyTorch, chapter 3.5).")
-    book = p.add_argument_group("the book's inputs")
+    book = p.add_argument_group("the tutorial's inputs")
+    book.add_argument("--tutorial", action="store_true",
+                      help="the book's exact settings: " + as_flags(TUTORIAL_SETTINGS))
     book.add_argument("--multiple", type=int_range(1, 99), default=5,
                       help="generate multiples of this number (exercise 3.4: 3)")
     book.add_argument("--iterations", type=int_range(1, MAX), default=1000,
@@ -118,13 +123,11 @@ def parse_args(argv=None):
     evaluation.add_argument("--eval-samples", type=int_range(1, 10**5), default=10000,
                             help="generated numbers behind the quality figures")
     evaluation.add_argument("--generate", metavar="PATH",
-                            help="no training: load a generator.pt2 and write samples.csv and "
-                            "generated.png")
+                            help="no training: read a run's generator_weights.pt and write "
+                            "samples.csv and generated.png")
     evaluation.add_argument("--num-samples", type=int_range(1, MAX), default=10000,
                             help="numbers for --generate")
     control = p.add_argument_group("run control")
-    control.add_argument("--tutorial", action="store_true",
-                         help="the book's exact settings: " + as_flags(TUTORIAL_SETTINGS))
     control.add_argument("--seed", type=seed_int, default=0,
                          help="random seed (the book sets none here)")
     control.add_argument("--out", default=f"outputs/{SCRIPT}",
@@ -134,7 +137,16 @@ def parse_args(argv=None):
     control.add_argument("--dry-run", action="store_true",
                          help="one training iteration, then write every output file")
     control.add_argument("--show", action="store_true", help="also show the figures in windows")
-    return p, parse_with_tutorial(p, argv, TUTORIAL_SETTINGS)
+    args, _ = parse(p, argv, TUTORIAL_SETTINGS)
+    return p, args
+
+
+def idle_flags(args):
+    """The flags that do nothing in this run, left out of the `arguments:` line."""
+    if args.generate:  # the multiple and everything else comes from the file
+        return [dest for dest in vars(args)
+                if dest not in ("generate", "num_samples", "seed", "out", "overwrite", "show")]
+    return ["num_samples"] + (["iterations", "patience", "eval_every"] if args.dry_run else [])
 
 
 # -- 2. Data: one-hot variables and batches of multiples (3.5.1, 3.5.2) ------------------------
@@ -173,20 +185,7 @@ def data_to_num(data):
     return num
 
 
-# -- 3. Networks: the book's D (Linear 100-1) and G (Linear 100-100) ---------------------------
-def make_D():
-    # Logits: the book's nn.Sigmoid() moves into BCEWithLogitsLoss (same maths, stable).
-    return nn.Sequential(nn.Linear(100, 1))
-
-
-def make_G(output="softmax"):
-    # The book ends G with ReLU: its outputs can grow without bound, and D (linear) scores a 5
-    # on a valid position higher than the real one-hot 1, so G piles every sample onto the one
-    # value D likes most. Softmax keeps each output a distribution, like a one-hot.
-    return nn.Sequential(nn.Linear(100, 100),
-                         nn.Softmax(dim=-1) if output == "softmax" else nn.ReLU())
-
-
+# -- 3. EarlyStop (the book's listing 3.5, reused with patience 800) ---------------------------
 class EarlyStop:
     """The book's listing 3.5, plus `improved`: whether the last value was a new best."""
 
@@ -236,7 +235,7 @@ def describe(q):
             f"balance {q['balance']:.2f}")
 
 
-def save_histogram(plt, path, nums, multiple, title):
+def save_histogram(path, nums, multiple, title):
     """Addition: how often each integer 0-99 comes out (green: the valid ones)."""
     counts = torch.bincount(nums.flatten().cpu(), minlength=100).numpy()
     fig = plt.figure(figsize=(10, 3.5), dpi=80)
@@ -246,13 +245,13 @@ def save_histogram(plt, path, nums, multiple, title):
                 label="uniform over the valid values")
     plt.xlabel(f"generated integer (green: multiple of {multiple})")
     plt.ylabel("count")
-    plt.title(title)
-    plt.legend()
+    plt.title(title, loc="left")
+    plt.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False)  # above the bars
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
-def save_loss_plot(plt, path, G_losses, D_losses):
+def save_loss_plot(path, G_losses, D_losses):
     """Addition: G's and D's loss per iteration."""
     fig = plt.figure(figsize=(10, 5))
     plt.title("Generator and Discriminator Loss During Training")
@@ -260,8 +259,8 @@ def save_loss_plot(plt, path, G_losses, D_losses):
     plt.plot(D_losses, label="D")
     plt.xlabel("iterations")
     plt.ylabel("Loss")
-    plt.legend()
-    fig.savefig(path)
+    plt.legend(loc="upper left", bbox_to_anchor=(1, 1))  # beside the curves, not on them
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -306,15 +305,23 @@ def train_D_G(D, G, loss_fn, optimD, optimG, batch_size=10, multiple=5, feature_
 
 # -- 6. Generate: numbers from a saved generator, no training ----------------------------------
 def load_G(path):
-    """The book's torch.jit.load, without unpickling: rebuild G from the settings saved in the
-    .pt2 and load its weights into it. Returns (G, multiple)."""
-    state, settings = load_generator(path, SCRIPT)
+    """The book's torch.jit.load, without running anything from the file: G is rebuilt as main()
+    builds it, from the settings saved with its weights in generator_weights.pt.
+    Returns (G, multiple)."""
+    saved = load_checkpoint(path, SCRIPT)
+    settings = saved.get("settings") if isinstance(saved.get("settings"), dict) else {}
+    multiple, output = settings.get("multiple"), settings.get("output")
+    if not (type(multiple) is int and 1 <= multiple <= 99 and output in ("softmax", "relu")):
+        fail(f"{path} holds no --multiple and --output this script knows; pass a "
+             f"generator_weights.pt that {SCRIPT}.py wrote")
+    new_G = nn.Sequential(
+        nn.Linear(100, 100),
+        nn.ReLU() if output == "relu" else nn.Softmax(dim=-1))  # G as main() builds it
     try:
-        multiple = int(settings["multiple"])
-        new_G = make_G(settings["output"])
-        new_G.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError):
-        fail(f"{path} does not hold a generator of this script; pass a generator.pt2 it wrote")
+        new_G.load_state_dict(saved.get("state_dict"))
+    except (RuntimeError, TypeError) as e:
+        fail(f"{path}: its weights do not fit this script's generator ({type(e).__name__}); "
+             f"pass a generator_weights.pt that {SCRIPT}.py wrote")
     return new_G.eval(), multiple
 
 
@@ -326,17 +333,18 @@ def sample_numbers(new_G, n, device="cpu", chunk=10000):
                           .cpu() for i in range(0, n, chunk)])
 
 
-def generate(args, plt):
+def generate(args):
     new_G, multiple = load_G(args.generate)
-    out = prepare_out(args.out, new_run=False)
-    csv_path, png_path = os.path.join(out, "samples.csv"), os.path.join(out, "generated.png")
+    csv_path = os.path.join(args.out, "samples.csv")
+    png_path = os.path.join(args.out, "generated.png")
     if not args.overwrite and (os.path.exists(csv_path) or os.path.exists(png_path)):
-        fail(f"--out {out} holds an earlier generated.png/samples.csv; pass a new --out, or "
-             f"--overwrite to replace them")
-    set_seed(args.seed)
+        fail(f"--out {args.out} holds an earlier generated.png/samples.csv; pass a new --out, "
+             f"or --overwrite to replace them")
+    out_lock = prepare_out(args.out, new_run=False)  # held until we return
+    torch.manual_seed(args.seed)
     nums = sample_numbers(new_G, args.num_samples)
     np.savetxt(csv_path, nums.numpy(), fmt="%d", header="number", comments="")
-    save_histogram(plt, png_path, nums, multiple,
+    save_histogram(png_path, nums, multiple,
                    f"{args.num_samples} numbers from {os.path.basename(args.generate)}")
     print(f"first ten: {nums[:10].tolist()}")
     print(f"wrote {csv_path} and {png_path}")
@@ -346,14 +354,16 @@ def generate(args, plt):
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    print("arguments: " + command_line(parser, args))
-    plt = use_agg_unless(args.show)
+    print("arguments: " + command_line(parser, args, idle=idle_flags(args)))
+    if not args.show:
+        plt.switch_backend("Agg")
     if args.generate:
-        return generate(args, plt)
+        return generate(args)
     device = pick_device(args.device)
-    out = prepare_out(args.out, overwrite=args.overwrite)
+    prepare_out(args.out, overwrite=args.overwrite, hold=False)  # refuse a bad --out now
+    out = args.out
     print(f"seed: {args.seed}\ndevice: {device}")
-    set_seed(args.seed)
+    torch.manual_seed(args.seed)  # Addition: the book seeds only its first project
     if device.type == "cpu":
         torch.set_num_threads(1)  # tiny matrices: one thread beats the cost of waking others
 
@@ -363,9 +373,15 @@ def main(argv=None):
     sequence = gen_sequence(10, args.multiple)
     print(f"a real sequence: {sequence.tolist()}")
 
-    # D, G, the loss function, optimizers
-    D = make_D().to(device)
-    G = make_G(args.output).to(device)
+    # 3.5.2 The discriminator D and the generator G
+    D = nn.Sequential(
+        nn.Linear(100, 1)).to(device)  # Addition: logits, the book's nn.Sigmoid() is in loss_fn
+    # Addition: G ends in Softmax, each output a distribution like a one-hot. The book's ReLU
+    # (--output relu) is unbounded: D (one linear layer) scores a 5 on a valid position above a
+    # real one-hot 1, so G piles every sample onto the one value D likes most.
+    G = nn.Sequential(
+        nn.Linear(100, 100),
+        nn.ReLU() if args.output == "relu" else nn.Softmax(dim=-1)).to(device)
     print(f"D: {D}\nG: {G}")
     loss_fn = nn.BCEWithLogitsLoss()
     lr = args.lr
@@ -379,16 +395,19 @@ def main(argv=None):
     # kept G, records, lr schedule, progress.
     fixed_noise = torch.randn((args.eval_samples, 100), device=device)
     best_state, best, G_losses, D_losses = None, None, [], []
-    metrics = MetricsCSV(os.path.join(out, "metrics.csv"), ["iteration", "loss_D", "loss_G",
-                         "D_x", "D_G_z", "steps_per_sec", "distance", "validity", "coverage",
-                         "values", "balance"])
+    out_lock = prepare_out(out, overwrite=args.overwrite)  # held until we return
+    metrics_file = open(os.path.join(out, "metrics.csv"), "w", newline="", buffering=1)
+    metrics = csv.DictWriter(metrics_file, ["iteration", "loss_D", "loss_G", "D_x", "D_G_z",
+                             "steps_per_sec", "distance", "validity", "coverage", "values",
+                             "balance"])
+    metrics.writeheader()
     iterations = 1 if args.dry_run else args.iterations
     schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / iterations)
                   for opt in (optimD, optimG)] if args.anneal else []
     t_start = t_log = time.perf_counter()
     status = ""
     cpu_start = time.process_time()  # CPU time: the idle wall time on a busy machine
-    with StopOnCtrlC() as signal_stop:
+    with stop_on_ctrl_c() as signal_stop:
         for i in range(iterations):
             generated_data, dloss, gloss, d_x, d_gz = train_D_G(
                 D, G, loss_fn, optimD, optimG, args.batch_size, args.multiple,
@@ -415,10 +434,11 @@ def main(argv=None):
                 now = time.perf_counter()
                 steps_per_sec = (args.eval_every if i else 1) / max(now - t_log, 1e-9)
                 t_log = now
-                metrics.write(iteration=i + 1, loss_D=dloss, loss_G=gloss, D_x=d_x, D_G_z=d_gz,
-                              steps_per_sec=steps_per_sec, distance=dis, **q)
-                eta = (now - t_start) / (i + 1) * (iterations - i - 1)
-                status = f"{describe(q)} | {steps_per_sec:.0f} steps/s, ETA {format_eta(eta)}"
+                metrics.writerow(dict(iteration=i + 1, loss_D=dloss, loss_G=gloss, D_x=d_x,
+                                      D_G_z=d_gz, steps_per_sec=steps_per_sec, distance=dis, **q))
+                left = datetime.timedelta(seconds=round((now - t_start) / (i + 1)
+                                                        * (iterations - i - 1)))
+                status = f"{describe(q)} | {steps_per_sec:.0f} steps/s, ETA {left}"
             if i % 50 == 0 or last:  # the book prints a generated sequence every 50 iterations
                 print(f"{data_to_num(generated_data[:10]).tolist()}  iteration {i + 1}: {status}",
                       flush=True)
@@ -428,34 +448,35 @@ def main(argv=None):
                 break
             if signal_stop.requested:
                 break
+    metrics_file.close()
     train_s = time.perf_counter() - t_start
 
     # 3.5.4 Save the generator: torch.export replaces the deprecated torch.jit.script
     if args.keep == "best":
         G.load_state_dict(best_state)
         print(f"keeping the best generator: iteration {best['iteration']} ({describe(best)})")
-    path = os.path.join(out, "generator.pt2")
-    export_generator(G.cpu(), (torch.randn(4, 100),), path, SCRIPT,
-                     {"multiple": args.multiple, "output": args.output})
+    save_generator(G.cpu(), (torch.randn(4, 100),), out, SCRIPT,
+                   {"multiple": args.multiple, "output": args.output})
     saved_s, saved_cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
-    save_loss_plot(plt, os.path.join(out, "losses.png"), G_losses, D_losses)
+    save_loss_plot(os.path.join(out, "losses.png"), G_losses, D_losses)
 
     # ... and use it: load it, print a new sequence, measure --eval-samples numbers
-    new_G, _ = load_G(path)
+    new_G, _ = load_G(os.path.join(out, "generator_weights.pt"))
     noise = torch.randn((10, 100))
     new_data = new_G(noise)
-    print(f"a new sequence from {path}: {data_to_num(new_data).tolist()}")
+    print(f"a new sequence from the saved generator: {data_to_num(new_data).tolist()}")
     nums = sample_numbers(new_G, args.eval_samples)
-    save_histogram(plt, os.path.join(out, "histogram.png"), nums, args.multiple,
-                   f"{args.eval_samples} numbers from generator.pt2 (multiples of "
+    save_histogram(os.path.join(out, "histogram.png"), nums, args.multiple,
+                   f"{args.eval_samples} numbers from the saved generator (multiples of "
                    f"{args.multiple})")
     print(f"trained {len(G_losses)} iterations in {train_s:.1f} s; generator saved after "
           f"{saved_s:.1f} s ({saved_cpu:.1f} s of CPU time)")
-    print(f"files in {out}/: generator.pt2, metrics.csv, losses.png, histogram.png")
+    print(f"files in {out}/: generator.pt2, generator_weights.pt, metrics.csv, losses.png, "
+          f"histogram.png")
     if signal_stop.requested:
         print("interrupted: the generator trained so far is saved", file=sys.stderr)
         return 130
-    print(f"final quality of {path} on {args.eval_samples} new numbers: "
+    print(f"final quality of the saved generator on {args.eval_samples} new numbers: "
           f"{describe(quality(nums, args.multiple))}")
     return 0
 

@@ -1,10 +1,13 @@
 """sequence_gan.py: training, the book's helpers and train_D_G, --generate, --tutorial, Ctrl-C
 and bad input. The script trains in subprocesses with real flags (main() sets torch's thread
-count); its functions are unit-tested on inputs whose answers are known."""
+count; the in-process runs put it back); its functions are unit-tested on inputs whose answers
+are known."""
 import os
+import re
 import signal
 import time
 
+import matplotlib.figure
 import pytest
 import torch
 import torch.nn as nn
@@ -14,31 +17,77 @@ import sequence_gan as S
 from helpers import in_process, rows, script, start
 
 
+@pytest.fixture
+def figures(monkeypatch):
+    """Every figure main() saves (file name -> Figure), and torch's thread count put back."""
+    saved, savefig = {}, matplotlib.figure.Figure.savefig
+
+    def record(fig, fname, *args, **kwargs):
+        saved[os.path.basename(str(fname))] = fig
+        return savefig(fig, fname, *args, **kwargs)
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    threads = torch.get_num_threads()
+    yield saved
+    torch.set_num_threads(threads)
+
+
+def assert_readable(fig):
+    """Both axes labelled, and a legend (if any) outside the plotting area."""
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert ax.get_xlabel() and ax.get_ylabel(), ax.get_title()
+        if ax.get_legend():
+            assert not ax.get_legend().get_window_extent().overlaps(ax.get_window_extent())
+
+
 # -- end to end --------------------------------------------------------------------------------
 def test_trains_multiples_of_3_and_generates_from_the_files_settings(tmp_path, capsys):
     out = tmp_path / "run"
     p = script("sequence_gan.py", "--multiple", 3, "--iterations", 300, "--out", out)
     assert p.stdout.startswith("arguments: python sequence_gan.py --multiple 3 --iterations 300")
-    assert "device: cpu" in p.stdout and "steps/s, ETA" in p.stdout
+    assert "device: cpu" in p.stdout and "steps/s, ETA 0:00:" in p.stdout
+    assert "D: Sequential(\n  (0): Linear(in_features=100, out_features=1, bias=True)\n)" \
+        in p.stdout and "(1): Softmax(dim=-1)" in p.stdout
     history = rows(out / "metrics.csv")
     assert int(history[-1]["iteration"]) == 300 and "epoch" not in history[0]
     assert float(history[-1]["validity"]) > float(history[0]["validity"])
-    assert {"generator.pt2", "losses.png", "histogram.png"} <= set(os.listdir(out))
+    assert {"generator.pt2", "generator_weights.pt", "losses.png", "histogram.png"} <= \
+        set(os.listdir(out))
 
-    # --generate: the multiple comes from the file (--multiple 5 here is not what it learned)
+    # --generate reads generator_weights.pt: the multiple comes from the file (--multiple 5
+    # here is not what it learned), and the `arguments:` line names only the flags that act
     gen = tmp_path / "gen"
-    p = script("sequence_gan.py", "--generate", out / "generator.pt2", "--multiple", 5,
+    p = script("sequence_gan.py", "--generate", out / "generator_weights.pt", "--multiple", 5,
                "--num-samples", 3000, "--out", gen)
+    first = p.stdout.splitlines()[0]
+    assert "--num-samples 3000" in first and "--multiple" not in first and "--lr" not in first
     nums = [int(r["number"]) for r in rows(gen / "samples.csv")]
     assert len(nums) == 3000 and all(0 <= n <= 99 for n in nums)
     # 300 iterations are enough for (nearly) only multiples of 3 and every one of the 34
     assert sum(n % 3 == 0 for n in nums) / len(nums) > 0.98
     assert len({n for n in nums if n % 3 == 0}) == 34
     assert (gen / "generated.png").stat().st_size > 0 and "multiples of 3" in p.stdout
+    # ... the numbers of the generator.pt2 that other projects load, for the same noise
+    torch.manual_seed(0)
+    G = torch.export.load(str(out / "generator.pt2")).module()
+    assert nums == S.data_to_num(G(torch.randn(3000, 100))).tolist()
     # a second --generate into the same folder is refused (in-process: nothing trains here)
-    assert common.run(S.main, ["--generate", str(out / "generator.pt2"), "--out", str(gen)]) == 2
+    argv = ["--generate", str(out / "generator_weights.pt"), "--out", str(gen)]
+    assert common.run(S.main, argv) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert len(rows(gen / "samples.csv")) == 3000
+
+
+def test_histogram_and_figures_are_readable(tmp_path, figures):
+    """Labelled axes everywhere, and the histogram's legend above the bars (not on 85-95)."""
+    assert in_process(S.main, "--dry-run", "--out", tmp_path / "run") == 0
+    assert in_process(S.main, "--generate", tmp_path / "run" / "generator_weights.pt",
+                      "--num-samples", 50, "--out", tmp_path / "gen") == 0
+    assert set(figures) == {"losses.png", "histogram.png", "generated.png"}
+    for fig in figures.values():
+        assert_readable(fig)
+    ax = figures["histogram.png"].axes[0]
+    assert ax.get_legend().get_window_extent().y0 > ax.get_window_extent().y1  # above
 
 
 def test_ctrl_c_saves_the_generator_and_exits_130_also_with_the_books_settings(tmp_path):
@@ -70,9 +119,13 @@ def test_tutorial_gives_the_books_settings_and_given_flags_win():
         (10000, 10, 0.0005, False, "relu", 0.0, "last", 800, "distance")
     _, args = S.parse_args(["--tutorial", "--batch-size", "64"])
     assert args.batch_size == 64 and args.lr == 0.0005
-    _, args = S.parse_args([])
+    parser, args = S.parse_args([])
     assert (args.iterations, args.batch_size, args.output, args.out) == \
         (1000, 256, "softmax", "outputs/sequence_gan")
+    # --help: the first group is the tutorial's inputs, and --tutorial comes first in it
+    text = parser.format_help()
+    assert re.findall(r"^(\S.*):$", text, re.M)[:2] == ["options", "the tutorial's inputs"]
+    assert text.split("the tutorial's inputs:\n")[1].startswith("  --tutorial ")
 
 
 def test_onehot_helpers_and_batches():
@@ -101,12 +154,10 @@ def test_distance_and_quality_on_known_numbers():
     assert S.quality(torch.arange(0, 99, 7), 7)["values"] == 15
 
 
-def test_networks_and_train_D_G_follow_the_book():
+def test_train_D_G_trains_both_networks():
     torch.manual_seed(0)
-    D, G = S.make_D(), S.make_G("relu")
-    assert [(l.in_features, l.out_features) for l in D if isinstance(l, nn.Linear)] == [(100, 1)]
-    assert isinstance(G[0], nn.Linear) and isinstance(G[1], nn.ReLU)  # the book's G, by flag
-    assert torch.allclose(S.make_G()(torch.randn(4, 100)).sum(1), torch.ones(4))  # softmax
+    D = nn.Sequential(nn.Linear(100, 1))  # the book's D and G, with logits for D
+    G = nn.Sequential(nn.Linear(100, 100), nn.ReLU())
     optimD, optimG = (torch.optim.Adam(m.parameters(), lr=0.01) for m in (D, G))
     d0, g0 = [p.clone() for p in D.parameters()], [p.clone() for p in G.parameters()]
     generated_data, dloss, gloss, d_x, d_gz = S.train_D_G(D, G, nn.BCEWithLogitsLoss(), optimD,
@@ -118,23 +169,39 @@ def test_networks_and_train_D_G_follow_the_book():
 
 
 def test_sample_numbers_in_chunks_gives_every_number():
-    G = S.make_G()
+    G = nn.Sequential(nn.Linear(100, 100), nn.Softmax(dim=-1))
     nums = S.sample_numbers(G, 25001, chunk=10000)
     assert nums.shape == (25001,) and nums.dtype == torch.int64
     assert 0 <= nums.min() <= nums.max() < 100
 
 
 # -- bad input: one `error:` line, exit status 2, nothing written -------------------------------
-@pytest.fixture
-def junk(tmp_path):
-    text = tmp_path / "notes.pt2"
+def weights_file(path, script, settings, state_dict=None):
+    """A generator_weights.pt as save_generator writes it, with the contents a test needs."""
+    state_dict = nn.Linear(100, 100).state_dict() if state_dict is None else state_dict
+    torch.save({"script": script, "settings": settings, "state_dict": state_dict}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def junk(tmp_path_factory):
+    """Files --generate must refuse: not a generator, a .pt2 program (not the weights),
+    another script's weights, and generator_weights.pt files with tampered contents."""
+    tmp_path = tmp_path_factory.mktemp("junk")
+    text = tmp_path / "notes.pt"
     text.write_text("not a model")
-    other = common.export_generator(nn.Linear(2, 2), (torch.randn(2, 2),),
-                                    str(tmp_path / "other.pt2"), "exponential_gan", {})
-    wrong = common.export_generator(nn.Linear(3, 3), (torch.randn(2, 3),),
-                                    str(tmp_path / "wrong.pt2"), "sequence_gan",
-                                    {"multiple": 5, "output": "softmax"})
-    return dict(text=text, other=other, wrong=wrong)
+    ok = {"multiple": 5, "output": "softmax"}
+    common.save_generator(nn.Sequential(nn.Linear(100, 100), nn.Softmax(dim=-1)),
+                          (torch.randn(2, 100),), tmp_path, "sequence_gan", ok)
+    return dict(
+        text=text, pt2=tmp_path / "generator.pt2",
+        other=weights_file(tmp_path / "other.pt", "exponential_gan", ok),
+        huge=weights_file(tmp_path / "huge.pt", "sequence_gan", {**ok, "multiple": 10**12}),
+        half=weights_file(tmp_path / "half.pt", "sequence_gan", {**ok, "multiple": 2.5}),
+        output=weights_file(tmp_path / "output.pt", "sequence_gan", {**ok, "output": "gelu"}),
+        misfit=weights_file(tmp_path / "misfit.pt", "sequence_gan", ok,
+                            nn.Linear(3, 3).state_dict()),
+        nostate=weights_file(tmp_path / "nostate.pt", "sequence_gan", ok, "weights"))
 
 
 BAD = [["--iterations", 0], ["--iterations", 1e9], ["--epochs", 5], ["--batch-size", 0],
@@ -142,16 +209,20 @@ BAD = [["--iterations", 0], ["--iterations", 1e9], ["--epochs", 5], ["--batch-si
        ["--multiple", 100], ["--multiple", 2.5], ["--feature-matching", -1],
        ["--feature-matching", "nan"], ["--eval-samples", 1e6], ["--num-samples", 1e9],
        ["--seed", 2**64], ["--device", "cuda"] if not torch.cuda.is_available() else ["--lr", -1],
-       ["--generate", "missing.pt2"], ["--generate", "{text}"], ["--generate", "{other}"],
-       ["--generate", "{wrong}"], ["--out", "{text}"]]
+       ["--out", "{text}"]]
+GENERATE = {  # --generate FILE -> what its one error line says
+    "missing.pt": "does not exist", "{text}": "cannot load", "{pt2}": "generator_weights.pt",
+    "{other}": "pass it to exponential_gan.py", "{huge}": "--multiple", "{half}": "--multiple",
+    "{output}": "--output", "{misfit}": "do not fit", "{nostate}": "do not fit"}
+CASES = [(argv, "") for argv in BAD] + [(["--generate", f], w) for f, w in GENERATE.items()]
 
 
-@pytest.mark.parametrize("argv", BAD, ids=[" ".join(map(str, a)) for a in BAD])
-def test_bad_input_is_one_error_line(argv, junk, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("argv, words", CASES, ids=[" ".join(map(str, a)) for a, _ in CASES])
+def test_bad_input_is_one_error_line(argv, words, junk, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    argv = [str(a).format(**junk) for a in argv]
-    rc = in_process(S.main, *argv)
+    rc = in_process(S.main, *[str(a).format(**junk) for a in argv])
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("error:"), err
-    assert not os.path.exists(tmp_path / "outputs")  # nothing trained, nothing written
+    assert words in lines[0]
+    assert not os.path.exists(tmp_path / "outputs")  # nothing trained, no --out folder made
