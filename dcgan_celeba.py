@@ -1,110 +1,74 @@
 """DCGAN faces on CelebA: the PyTorch "DCGAN Tutorial" (N. Inkawhich), as one runnable script.
 
-Follows https://pytorch.org/tutorials/beginner/dcgan_faces_tutorial.html section by section and
-under its names (Inputs, Data, weights_init, Generator, Discriminator, Loss Functions and
-Optimizers, Training, Results); what this script adds is marked `# Addition:` after the
-tutorial's code in each section. A section of its own adds the advanced topics of
-"Comprehensive Introduction to Turing Learning and GANs, Part 2" (Towards Data Science,
-https://towardsdatascience.com/comprehensive-introduction-to-turing-learning-and-gans-part-2-fd8e4a70775):
-its Keras CelebA model, WGAN (weight clipping), WGAN-GP and hinge losses, its troubleshooting
-knobs and failure warnings, and FID / Inception Score.
+The tutorial (https://pytorch.org/tutorials/beginner/dcgan_faces_tutorial.html) comes first, in
+its order and under its names; each addition is one call from its flow, defined in an appendix
+after it (among them the advanced topics of "Comprehensive Introduction to Turing Learning and
+GANs, Part 2"). Copy this file together with common.py.
 
-    python dcgan_celeba.py --dataroot data/celeba --epochs 5      # improved defaults
-    python dcgan_celeba.py --dataroot data/celeba --tutorial      # the tutorial's exact settings
+    python dcgan_celeba.py --dataroot data/celeba --epochs 5      # the improved defaults
+    python dcgan_celeba.py --dataroot data/celeba --tutorial      # the tutorial's settings
     python dcgan_celeba.py --resume outputs/dcgan_celeba/checkpoint.pt --epochs 10
-    python dcgan_celeba.py --generate outputs/dcgan_celeba/generator.pt2 --num-samples 64
-    torchrun --standalone --nproc_per_node=8 dcgan_celeba.py --dataroot data/celeba   # DDP
+    torchrun --standalone --nproc_per_node=8 dcgan_celeba.py --dataroot data/celeba
 
-CelebA: download img_align_celeba.zip from the tutorial's Google Drive folder
-(https://drive.google.com/drive/folders/0B7EVK8r0v71pTUZsaXdaSnZBZzg) or Kaggle
-(https://www.kaggle.com/datasets/jessicali9530/celeba-dataset) and unzip it into data/celeba, so
-that the images are data/celeba/img_align_celeba/*.jpg. A flat folder of images works too.
-
-Writes to --out (default outputs/dcgan_celeba): training_images.png, losses.png, progress.gif,
-real_vs_fake.png, fake_samples.png, metrics.csv, checkpoint.pt (every epoch, every
---checkpoint-every iterations, on Ctrl-C/SIGTERM and at --time-budget) and generator.pt2
-(torch.export: (N, nz, 1, 1) noise in, (N, nc, S, S) images in [-1, 1] out; anywhere:
-torch.export.load(path).module(), but load only files you trust; --generate here reads only
-its weights, never code).
-
-What differs from the tutorial and why:
-- D returns logits and the loss is BCEWithLogitsLoss (the tutorial: Sigmoid + BCELoss): the
-  same values, numerically stable, and allowed under autocast. D(x), D(G(z)) are still printed
-  as probabilities.
-- Default speed settings (--tutorial turns them off): decoded images cached once as uint8 in
-  memory, channels-last, bf16 autocast where the hardware has it, no host sync per
-  iteration (the stats line syncs once). benchmarks/bench_celeba.py times them against the
-  tutorial's own code.
-- --time-budget SECONDS stops training cleanly (checkpoint, figures, export), for fixed-time
-  comparisons; --fid N --fid-every E adds FID and Inception Score rows to metrics.csv.
-- Fixed-noise samples, fake_samples.png and generator.pt2 come from an eval-mode copy of G whose
-  batch-norm statistics are recomputed from fresh noise: the tutorial samples in train mode
-  (batch statistics), which an exported generator cannot do, and the running statistics lag
-  far behind the weights in short runs (flat grey samples).
-- Image sizes 32-256 (the tutorial's networks at 64), flat folders, corrupt files skipped,
-  exact resume (mid-epoch too), Ctrl-C/SIGTERM save, torchrun/DDP in place of DataParallel.
-- A last batch of one image is dropped (batch norm needs two).
-
-Copy this file together with common.py.
+OUT/generator.pt2 is for other projects: torch.export.load(path).module() maps noise (N, nz, 1,
+1) to images (N, nc, S, S) in [-1, 1]; it runs code from the file: load only files you trust.
 """
 import argparse
 import contextlib
 import copy
-import functools
-import hashlib
+import csv
+import datetime
+import itertools
 import math
 import os
+import random
 import sys
 import time
 
+import matplotlib.animation as animation
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.optim as optim
 import torch.utils.data
 import torchvision.datasets as dset
 import torchvision.transforms as transforms
 import torchvision.utils as vutils
 from PIL import Image
-from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (ArgumentParser, MetricsCSV, StopOnCtrlC, atomic_save, command_line,
-                    export_generator, fail, format_eta, frechet_distance, gaussian_stats,
-                    given_flags, ignore_signals, int_range, load_checkpoint, load_generator,
-                    non_negative_int, parse_with_tutorial, pick_device, positive_float,
-                    positive_int, prepare_out, resume_args, rng_state, run, seed_int,
-                    set_rng_state, set_seed, unit_interval, use_agg_unless)
+from common import (ArgumentParser, atomic_save, command_line, fail, ignore_signals, int_range,
+                    load_checkpoint, parse, pick_device, positive_float, positive_int,
+                    prepare_out, run, save_generator, seed_int, stop_on_ctrl_c, unit_interval)
 
 SCRIPT = "dcgan_celeba"
-# What --tutorial sets: the tutorial's own values, and none of the speed additions
-TUTORIAL_SETTINGS = dict(batch_size=128, image_size=64, lr=0.0002, beta1=0.5, beta2=0.999,
-                         workers=2, amp="off", cache=False, channels_last=False, log_every=50,
-                         sample_every=500)
-# With --resume only these may differ from the run being resumed (they change no result)
-MAY_CHANGE = {"epochs", "time_budget", "log_every", "sample_every", "checkpoint_every",
-              "dry_run", "device", "workers", "cache", "cache_dir", "show", "fid", "fid_every",
-              "fid_weights", "overwrite"}
+# --tutorial: the tutorial's values, and none of the additions that change results or speed
+TUTORIAL = dict(batch_size=128, lr=0.0002, lr_d=None, beta1=0.5, amp="off",
+                decode_once=False, channels_last=False)
+MAY_CHANGE = {"epochs", "time_budget", "log_every", "sample_every", "checkpoint_every", "device",
+              "workers", "fid", "fid_weights", "decode_once"}  # with --resume
 
 
-# ---------------------------------------------------------------------------------------------
-# Inputs
-# ---------------------------------------------------------------------------------------------
-def build_parser():
-    p = ArgumentParser(prog="dcgan_celeba.py", description="DCGAN faces on CelebA: the PyTorch "
-                       "DCGAN Tutorial, plus advanced GAN topics, resumable, sizes 32-256.")
+# -- Inputs ------------------------------------------------------------------------------------
+def parse_args(argv=None):
+    """The tutorial's inputs as flags, its comments as help; more_flags() adds the rest."""
+    p = ArgumentParser(prog="dcgan_celeba.py", description="The PyTorch DCGAN tutorial on CelebA "
+                       "faces (or any folder of images), plus advanced topics; resumable.")
     t = p.add_argument_group("the tutorial's inputs")
-    t.add_argument("--dataroot", default="data/celeba",
-                   help="Root directory for dataset: img_align_celeba/*.jpg in it, or images")
+    t.add_argument("--tutorial", action="store_true", help="the tutorial's settings: "
+                   "--batch-size 128 --lr 0.0002 --beta1 0.5 --amp off --no-decode-once "
+                   "--no-channels-last. Still different: D's logits go to BCEWithLogitsLoss (the "
+                   "same loss), samples come from G's sampling copy")
+    t.add_argument("--dataroot", default="data/celeba", help="Root directory for dataset")
     t.add_argument("--workers", type=int_range(0, 64), default=2,
-                   help="Number of workers for dataloader (and for building the cache)")
-    t.add_argument("--batch-size", type=int_range(2, 4096), default=None,
-                   help="Batch size during training (default 128; 32 with --arch "
-                   "encoder-decoder). With torchrun: the global batch, split over processes")
-    t.add_argument("--image-size", type=int_range(32, 256), default=64,
-                   help="Spatial size of training images: 32, 64, 128 or 256")
-    t.add_argument("--nc", type=int_range(1, 3), default=3, help="Number of channels: 3 or 1")
+                   help="Number of workers for dataloader")
+    t.add_argument("--batch-size", type=int_range(2, 4096), default=128,
+                   help="Batch size during training (under torchrun: of all processes)")
+    t.add_argument("--image-size", type=int, choices=[32, 64, 128, 256], default=64,
+                   help="Spatial size of training images")
+    t.add_argument("--nc", type=int, choices=[1, 3], default=3,
+                   help="Number of channels in the training images. For color images this is 3")
     t.add_argument("--nz", type=int_range(1, 1024), default=100, help="Size of z latent vector")
     t.add_argument("--ngf", type=int_range(1, 128), default=64,
                    help="Size of feature maps in generator")
@@ -112,437 +76,74 @@ def build_parser():
                    help="Size of feature maps in discriminator")
     t.add_argument("--epochs", type=int_range(1, 100000), default=5,
                    help="Number of training epochs")
-    t.add_argument("--lr", type=positive_float, default=None,
-                   help="Learning rate for optimizers (default 0.0002; 0.0001 with --loss "
-                   "wgan-gp, 0.00005 with --loss wgan)")
-    t.add_argument("--beta1", type=unit_interval, default=None,
-                   help="Beta1 hyperparam for Adam optimizers (default 0.5; 0.9 with --arch "
-                   "encoder-decoder; 0.0 with --loss wgan or wgan-gp)")
-    t.add_argument("--tutorial", action="store_true",
-                   help="the tutorial's exact settings instead of the improved defaults: " +
-                   " ".join(("--no-" if v is False else "--") + k.replace("_", "-") +
-                            ("" if isinstance(v, bool) else f" {v}")
-                            for k, v in TUTORIAL_SETTINGS.items()))
-    d = p.add_argument_group("data and speed")
-    d.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
-                   help="decode, resize and crop every image once into a uint8 file "
-                   "(--cache-dir) and train from memory (default: on when it takes at most "
-                   "half of the free memory)")
-    d.add_argument("--cache-dir", metavar="DIR",
-                   help="folder for the cache file, created if missing (default: --dataroot)")
-    d.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto",
-                   help="mixed precision: auto is bf16 on CUDA and on CPUs with bf16 "
-                   "instructions, else off; fp16 (CUDA) adds a GradScaler")
-    d.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                   help="NHWC memory format, which fast convolution kernels prefer")
-    d.add_argument("--compile", action="store_true", help="torch.compile G and D")
-    d.add_argument("--hflip", action="store_true", help="random horizontal flips")
-    d.add_argument("--sync-bn", action="store_true",
-                   help="with torchrun on CUDA: batch statistics over all processes")
-    a = p.add_argument_group("advanced topics (Turing Learning and GANs, Part 2)")
-    a.add_argument("--arch", choices=["dcgan", "encoder-decoder"], default="dcgan",
-                   help="dcgan: the tutorial's networks; encoder-decoder: the article's Keras "
-                   "CelebA model (64x64)")
-    a.add_argument("--net-capacity", type=int_range(1, 256), default=16,
-                   help="encoder-decoder: filters of the first block (NET_CAPACITY)")
-    a.add_argument("--filter-size", type=int_range(1, 15), default=5,
-                   help="encoder-decoder: odd convolution size (FILTER_SIZE)")
-    a.add_argument("--num-load", type=positive_int, default=None,
-                   help="train on the first N images only (default all; 10000 with --arch "
-                   "encoder-decoder, NUM_LOAD)")
-    a.add_argument("--loss", choices=list(LOSSES), default="bce",
-                   help="bce: the tutorial's; wgan: Wasserstein loss with weight clipping "
-                   "(--clip-value); wgan-gp: with a gradient penalty (critic with layer norm); "
-                   "hinge: SAGAN/BigGAN's")
-    a.add_argument("--clip-value", type=positive_float, default=0.01,
-                   help="wgan: D's weights are clipped to [-c, c] after each step")
-    a.add_argument("--gp-weight", type=positive_float, default=10.0,
-                   help="wgan-gp: weight of the gradient penalty")
-    a.add_argument("--beta2", type=unit_interval, default=None,
-                   help="Adam beta2 (default 0.999; 0.9 with --loss wgan or wgan-gp)")
-    a.add_argument("--d-updates", type=int_range(1, 100), default=None,
-                   help="D steps per G step (default 1; 5 with --loss wgan or wgan-gp)")
-    a.add_argument("--g-updates", type=int_range(1, 100), default=1,
-                   help="G steps per iteration, each after the first on new noise")
-    a.add_argument("--lr-d", type=positive_float, help="D's learning rate (default --lr)")
-    a.add_argument("--lr-g", type=positive_float, help="G's learning rate (default --lr)")
-    a.add_argument("--label-smoothing", type=unit_interval, default=0.0, metavar="X",
-                   help="bce: D's targets for real images become 1 - X (one-sided)")
-    a.add_argument("--noise", choices=["normal", "uniform"], default="normal",
-                   help="latent noise: standard normal or uniform in [-1, 1]")
-    a.add_argument("--progress-every", type=non_negative_int, default=None,
-                   help="progress figure (8 fakes titled with D's score) every N iterations "
-                   "into OUT/visualization/ (default 80 with --arch encoder-decoder, else off)")
-    e = p.add_argument_group("evaluation")
-    e.add_argument("--fid", type=int_range(0, 100000), default=0, metavar="N",
-                   help="FID and Inception Score of N generated images (FID against N real) at "
-                   "the end; needs pip install -r requirements-fid.txt (default 0: off)")
-    e.add_argument("--fid-every", type=non_negative_int, default=0, metavar="E",
-                   help="with --fid: also every E epochs (default 0: only at the end)")
-    e.add_argument("--fid-weights", metavar="PATH",
-                   help="local Inception weights file for --fid (offline machines)")
-    e.add_argument("--generate", metavar="PATH",
-                   help="no training: write samples of a generator.pt2 into --out")
-    e.add_argument("--num-samples", type=int_range(1, 1024), default=64,
-                   help="images for --generate")
-    e.add_argument("--save-images", metavar="DIR",
-                   help="with --generate: also one PNG per sample into DIR")
-    e.add_argument("--interpolate", type=int_range(2, 64), metavar="K",
-                   help="with --generate: also a K-step walk between two latent points")
-    r = p.add_argument_group("run control")
-    r.add_argument("--out", default=f"outputs/{SCRIPT}", help="folder for everything written")
-    r.add_argument("--overwrite", action="store_true",
-                   help="allow --out to hold an earlier run, which is replaced")
-    r.add_argument("--resume", metavar="PATH",
-                   help="continue the run of this checkpoint.pt (only --epochs, run control, "
-                   "evaluation and loading-speed flags may change)")
-    r.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
-                   help="stop training after this long; the checkpoint and results are written")
-    r.add_argument("--seed", type=seed_int, default=999, help="manualSeed")
-    r.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                   help="auto picks cuda, then mps, then cpu")
-    r.add_argument("--log-every", type=positive_int, default=50,
-                   help="stats line (the loop's one host sync) every N iterations")
-    r.add_argument("--sample-every", type=positive_int, default=500,
-                   help="fixed_noise grid into img_list every N iterations")
-    r.add_argument("--checkpoint-every", type=non_negative_int, default=0,
-                   help="also write checkpoint.pt every N iterations (default 0: at epoch ends)")
-    r.add_argument("--dry-run", action="store_true",
-                   help="one training iteration, then every output file")
-    r.add_argument("--show", action="store_true", help="also show the figures in windows")
-    return p
-
-
-def parse_args(argv=None):
-    """The flags, checked; with --resume the checkpoint's own settings (see MAY_CHANGE)."""
-    parser = build_parser()
-    args = parse_with_tutorial(parser, argv, TUTORIAL_SETTINGS)
-    checkpoint = None
-    if args.resume and not args.generate:  # the run it names: its folder, data and sizes
-        checkpoint = load_checkpoint(args.resume, SCRIPT)
-        if not isinstance(checkpoint.get("args"), dict):
-            fail(f"{args.resume} holds no arguments; pass a checkpoint.pt of {SCRIPT}.py")
-        saved = dict(checkpoint["args"], out=os.path.dirname(args.resume) or ".")
-        if os.path.abspath(args.out) == os.path.abspath(saved["out"]):
-            saved["out"] = args.out  # --out naming the checkpoint's own folder is no change
-        args = resume_args(parser, argv, saved, MAY_CHANGE | {"resume"})
-        for dest in MAY_CHANGE - given_flags(parser, argv) - {"dry_run", "show", "overwrite"}:
-            setattr(args, dest, saved.get(dest, getattr(args, dest)))  # the run's own, unless given
-    args.checkpoint = checkpoint
-    if args.image_size not in (32, 64, 128, 256):
-        fail(f"--image-size must be 32, 64, 128 or 256 (a power of two), got {args.image_size}")
-    if args.nc == 2:
-        fail("--nc must be 3 (RGB, the tutorial's) or 1 (grayscale)")
-    if (args.save_images or args.interpolate) and not args.generate:
-        fail("--save-images and --interpolate go with --generate PATH")
-    if args.arch == "encoder-decoder" and args.image_size != 64:
-        fail("--arch encoder-decoder is the article's 64x64 model: use --image-size 64")
-    if args.filter_size % 2 == 0:
-        fail(f"--filter-size must be odd (a 'same' padding needs it), got {args.filter_size}")
-    if args.label_smoothing and args.loss != "bce":
-        fail("--label-smoothing smooths BCE targets: it goes with --loss bce")
-    if args.fid_every and not args.fid:
-        fail("--fid-every needs --fid N (how many images to compare)")
-    args.implied = fill_implied_defaults(args)
-    args.command = command_line(parser, args)
+    t.add_argument("--lr", type=positive_float, default=0.0002,
+                   help="Learning rate for optimizers (G's, and D's unless --lr-d)")
+    t.add_argument("--beta1", type=unit_interval, default=0.5,
+                   help="Beta1 hyperparam for Adam optimizers")
+    t.add_argument("--seed", type=seed_int, default=999, help="manualSeed")
+    more_flags(p)  # appendix A
+    first = p.parse_args(argv)  # the Keras model and the Wasserstein losses imply settings
+    p.set_defaults(**{**IMPLIED.get(first.arch, {}), **IMPLIED.get(first.loss, {})})
+    args, checkpoint = parse(p, argv, TUTORIAL, SCRIPT, MAY_CHANGE)
+    args.checkpoint, args.command = checkpoint, command_line(p, args, check_args(args))
+    args.saved = {a.dest: getattr(args, a.dest) for a in p._actions if a.dest != "help"}
     return args
 
 
-def fill_implied_defaults(args):
-    """The flags left unset: the tutorial's values, or those --arch encoder-decoder (the
-    article's) and the Wasserstein losses imply. Returns the implied ones, to print."""
-    implied, article = {}, args.arch == "encoder-decoder"
-    wgan = args.loss in ("wgan", "wgan-gp")
-    for name, tutorial, value in [
-            ("batch_size", 128, 32 if article else None),
-            ("num_load", None, 10000 if article else None),
-            ("progress_every", 0, 80 if article else None),
-            ("lr", 0.0002, {"wgan": 0.00005, "wgan-gp": 0.0001}.get(args.loss)),
-            ("beta1", 0.5, 0.0 if wgan else 0.9 if article else None),
-            ("beta2", 0.999, 0.9 if wgan else None),
-            ("d_updates", 1, 5 if wgan else None)]:
-        if getattr(args, name) is None:
-            setattr(args, name, tutorial if value is None else value)
-            if value is not None:
-                implied[name] = value
-    args.lr_d, args.lr_g = args.lr_d or args.lr, args.lr_g or args.lr
-    return implied
+# -- Data --------------------------------------------------------------------------------------
+def load_data(args, ctrl_c):
+    """The tutorial's seed, dataset, dataloader, device and plot of training images."""
+    # Set random seed for reproducibility
+    manualSeed = args.seed
+    print("Random Seed: ", manualSeed)
+    random.seed(manualSeed)
+    torch.manual_seed(manualSeed)
+    dataroot, workers, image_size, nc = args.dataroot, args.workers, args.image_size, args.nc
 
-
-# ---------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------
-LAYOUT = ("expected {root}/img_align_celeba/*.jpg (unzip img_align_celeba.zip into {root}) "
-          "or a flat folder of images {root}/*.jpg")
-
-
-class ImageFolder(dset.ImageFolder):
-    """The tutorial's dset.ImageFolder, plus: a flat folder of images is one class, a corrupt
-    file comes back as (blank, False) and is dropped from its batch, and every way of finding
-    no images is one clear error. Items are (image, readable) instead of (image, class)."""
-
-    def __init__(self, root, transform, nc=3, num_load=None):
-        if os.path.isfile(root) and root.lower().endswith(".zip"):
-            folder, name = os.path.split(root)
-            fail(f"--dataroot {root} is a zip file; unzip it first (cd {folder or '.'} && unzip "
-                 f"{name}) and pass the folder it made")
-        if not os.path.isdir(root):
-            fail(f"--dataroot {root} does not exist; {LAYOUT.format(root=root)}")
-        mode = "RGB" if nc == 3 else "L"
-        try:
-            super().__init__(root, transform, loader=functools.partial(open_image, mode=mode),
-                             allow_empty=True)
-        except OSError as e:
-            fail(f"cannot read --dataroot {root} ({e.strerror})")
-        if not self.samples:
-            zips = [n for n in os.listdir(root) if n.lower().endswith(".zip")]
-            hint = f"; unzip {zips[0]} there first (cd {root} && unzip {zips[0]})" if zips else ""
-            fail(f"no images (.jpg, .png, ...) in --dataroot {root}; "
-                 f"{LAYOUT.format(root=root)}{hint}")
-        self.samples = self.imgs = self.samples[:num_load]
-        self.mode = mode
-
-    def find_classes(self, directory):
-        classes = sorted(e.name for e in os.scandir(directory)
-                         if e.is_dir() and not e.name.startswith("."))
-        has_images = any(f.lower().endswith(dset.folder.IMG_EXTENSIONS)
-                         for c in classes for _, _, fs in os.walk(os.path.join(directory, c))
-                         for f in fs)
-        if not has_images:  # the tutorial's ImageFolder needs subfolders: a flat folder here
-            classes = ["."]
-        return classes, {c: i for i, c in enumerate(classes)}
-
-    def __getitem__(self, index):
-        try:
-            return super().__getitem__(index)[0], True
-        except Exception:  # truncated, corrupt, or not an image at all
-            return self.transform(Image.new(self.mode, (8, 8))), False
-
-
-def open_image(path, mode):
-    with open(path, "rb") as f:
-        return Image.open(f).convert(mode)
-
-
-def to_model_range(u8):
-    """ToTensor() then Normalize(0.5, 0.5) of a uint8 batch: u / 255 * 2 - 1 = u / 127.5 - 1."""
-    return u8.float().div_(127.5).sub_(1.0)
-
-
-# Addition (--cache): the tutorial's Resize + CenterCrop once per file, kept as uint8 in memory
-def cache_file(dataset, args):
-    """Where the cache goes, and a key that changes with the files, their sizes or times."""
-    h = hashlib.sha256(f"v1 {args.image_size} {args.nc}".encode())
-    for path, _ in dataset.samples:
-        st = os.stat(path)
-        h.update(f"\0{os.path.relpath(path, args.dataroot)}\0{st.st_size}\0"
-                 f"{st.st_mtime_ns}".encode())
-    first = f"_first{args.num_load}" if args.num_load == len(dataset) else ""
-    folder = args.cache_dir or args.dataroot
-    return os.path.join(folder, f"{SCRIPT}_cache_{args.image_size}px_nc{args.nc}{first}.pt"), \
-        h.hexdigest()
-
-
-def checksum(images):
-    return int(images.reshape(-1).view(torch.int32).sum(dtype=torch.int64))
-
-
-def load_cache(path, key):
-    """(images, skipped) if the file is there, intact and made from these files, else
-    (None, why)."""
-    if not os.path.isfile(path):
-        return None, "none yet"
-    try:
-        c = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        if c.get("key") != key:
-            return None, "the folder or --image-size changed"
-        if c["images"].shape[0] != c["count"] or checksum(c["images"]) != c["checksum"]:
-            return None, "its contents are damaged"
-        return c["images"], c["skipped"]
-    except Exception as e:  # truncated, or not a cache file at all
-        return None, f"unreadable ({type(e).__name__})"
-
-
-def build_cache(dataset, args, path, key, ctrl_c):
-    """Decode every file once (--workers processes) into one uint8 tensor; save it atomically.
-    Ctrl-C/SIGTERM stop it cleanly (exit 130): nothing is trained yet."""
-    S, n = args.image_size, len(dataset)
-    decoded = copy.copy(dataset)
-    decoded.transform = transforms.Compose([transforms.Resize(S), transforms.CenterCrop(S),
-                                            transforms.PILToTensor()])
-    images, ok = torch.empty(n, args.nc, S, S, dtype=torch.uint8), torch.empty(n, dtype=bool)
-    loader = torch.utils.data.DataLoader(decoded, batch_size=256, num_workers=args.workers,
-                                         worker_init_fn=ignore_signals)
-    t0, done = time.perf_counter(), 0
-    for x, good in loader:
-        if ctrl_c.requested:
-            print("stopped while building the cache; nothing was trained or written. Run the "
-                  "same command again to start.", file=sys.stderr)
-            raise KeyboardInterrupt
-        images[done:done + len(x)], ok[done:done + len(x)] = x, good
-        done += len(x)
-        if done == n or done % (256 * 20) == 0:
-            rate = done / (time.perf_counter() - t0)
-            print(f"cache: decoded {done}/{n} images, {rate:.0f} img/s, ETA "
-                  f"{format_eta((n - done) / rate)}", flush=True)
-    images, skipped = images[ok].contiguous(), int((~ok).sum())
-    if len(images) == 0:
-        fail(f"none of the {n} image files in {args.dataroot} could be read")
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        atomic_save({"key": key, "images": images, "count": len(images),
-                     "checksum": checksum(images), "skipped": skipped}, path)
-        print(f"cache: wrote {path} ({images.numel() / 1e9:.2f} GB)")
-    except Exception as e:  # common.fail's error, or a folder we cannot create
-        print(f"warning: cannot write the cache {path} ({e}); training from memory anyway",
-              file=sys.stderr)
-    return images, skipped
-
-
-def cached_images(dataset, args, device, rank, world, ctrl_c):
-    """--cache: the dataset as one uint8 tensor (rank 0 builds or reuses the file, then the
-    other ranks read it); None when the cache is off."""
-    need = len(dataset) * args.nc * args.image_size ** 2
-    if args.cache is None:
-        try:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            free = 8 << 30
-        use = [need <= free // 2]
-        if world > 1:  # rank 0 decides for all
-            dist.broadcast_object_list(use, src=0)
-        print(f"cache: {'on' if use[0] else 'off'} ({need / 1e9:.2f} GB of decoded images, "
-              f"{free / 1e9:.1f} GB free memory; --cache/--no-cache decide)")
-        if not use[0]:
-            return None
-    elif not args.cache:
-        return None
-    path, key = cache_file(dataset, args)
-    for turn in range(world):  # rank 0 first; the others then find the file
-        if turn == rank:
-            images, skipped = load_cache(path, key)
-            if images is None:
-                print(f"cache: building {path} ({skipped})")
-                with torch.random.fork_rng(devices=[]):  # must not change the model's init
-                    images, skipped = build_cache(dataset, args, path, key, ctrl_c)
-            else:
-                print(f"cache: reusing {path} ({len(images)} images)")
-        if world > 1:
-            dist.barrier()
-    if skipped and rank == 0:
-        print(f"warning: skipped {skipped} unreadable image file(s)", file=sys.stderr)
-    if device.type == "cuda" and images.numel() < torch.cuda.mem_get_info(device)[0] // 2:
-        return images.to(device)  # CelebA at 64x64 is ~2.5 GB: it fits in GPU memory
-    return images.pin_memory() if device.type == "cuda" else images.clone()
-
-
-class Batches:
-    """The tutorial's dataloader (shuffle=True), as batches of one epoch at a time: the same
-    order for (seed, epoch) whatever came before, so a resumed run sees the same batches.
-    Hides the cache, each torchrun process's share of the global batch, channels-last and
-    flips. A last batch of one image is dropped (batch norm needs two)."""
-
-    def __init__(self, dataset, args, device, rank, world, flip_rng):
-        self.dataset, self.args, self.device = dataset, args, device
-        self.rank, self.world, self.flip_rng = rank, world, flip_rng
-        self.share = args.batch_size // world
-        n, b = len(dataset), args.batch_size
-        # DDP: every process needs its share of every batch, so the last partial one is dropped
-        self.batches = n // b if world > 1 or n % b < 2 else n // b + 1
-        self.skipped = 0
-
-    def __len__(self):
-        return self.batches
-
-    def order(self, epoch):
-        seed = (self.args.seed + 1_000_003 * epoch) % 2**63
-        return torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(seed))
-
-    def indices(self, order, i):
-        start = i * self.args.batch_size + self.rank * self.share
-        return order[start:start + self.share]
-
-    def epoch(self, epoch, start=0):
-        """Yields (i, real images on the device in [-1, 1]) for batches start.. of `epoch`."""
-        order = self.order(epoch)
-        for i, data in self.load(order, start):
-            if self.args.channels_last:
-                data = data.contiguous(memory_format=torch.channels_last)
-            if self.args.hflip:  # the same draws on every rank, each takes its share
-                flip = torch.rand(self.args.batch_size, device=self.device,
-                                  generator=self.flip_rng) < 0.5
-                flip = flip[self.rank * self.share:][:len(data)].view(-1, 1, 1, 1)
-                data = torch.where(flip, data.flip(3), data)
-            yield i, data
-
-    def load(self, order, start):
-        if isinstance(self.dataset, torch.Tensor):  # --cache: batches by indexing
-            order = order.to(self.dataset.device)
-            for i in range(start, self.batches):
-                u8 = self.dataset[self.indices(order, i)]
-                yield i, to_model_range(u8.to(self.device, non_blocking=True))
-            return
-        picked = [self.indices(order, i) for i in range(start, self.batches)]
-        if not picked:
-            return
-        loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=self.share, sampler=torch.cat(picked).tolist(),
-            num_workers=self.args.workers, worker_init_fn=ignore_signals,
-            pin_memory=self.device.type == "cuda")
-        for i, (data, ok) in enumerate(loader, start):
-            if not ok.all():  # unreadable files are dropped from their batch
-                self.skipped += int((~ok).sum())
-                data = data[ok]
-            if len(data) >= 2:
-                yield i, data.to(self.device, non_blocking=True)
-
-    def end_epoch(self, iters):
-        """After each epoch: no readable image at all is an error, skipped files a warning."""
-        if iters == 0:
-            fail(f"none of the image files in {self.args.dataroot} could be read")
-        if self.skipped and self.rank == 0:
-            print(f"warning: skipped {self.skipped} unreadable image file(s) so far",
-                  file=sys.stderr)
-
-    def first(self, n=64):
-        """The first n readable images of the first epoch (the tutorial's real_batch)."""
-        peek = self.order(0)[:4 * n]
-        if isinstance(self.dataset, torch.Tensor):
-            return to_model_range(self.dataset[peek[:n].to(self.dataset.device)]).cpu()
-        images = [x for x, ok in map(self.dataset.__getitem__, peek.tolist()) if ok][:n]
-        if not images:
-            fail(f"none of the first {len(peek)} image files in {self.args.dataroot} could "
-                 f"be read; are they images? ({self.dataset.samples[0][0]}, ...)")
-        return torch.stack(images)
-
-
-def load_data(args, device, rank, world, ctrl_c, noise_rng):
-    """The tutorial's Data step: its ImageFolder and transform, and the dataloader."""
-    image_size, nc = args.image_size, args.nc
     # We can use an image folder dataset the way we have it setup.
-    # Create the dataset
-    dataset = ImageFolder(root=args.dataroot,
+    # Create the dataset (Addition: ImageFolder, below, also reads flat folders, bad files)
+    dataset = ImageFolder(root=dataroot,
                           transform=transforms.Compose([
                               transforms.Resize(image_size),
                               transforms.CenterCrop(image_size),
                               transforms.ToTensor(),
                               transforms.Normalize((0.5,) * nc, (0.5,) * nc),
-                          ]), nc=nc, num_load=args.num_load)
-    # Addition (--cache): the decoded images once, as uint8 in memory
-    cached = cached_images(dataset, args, device, rank, world, ctrl_c)
-    # Create the dataloader (Addition: one epoch at a time, see Batches)
-    dataloader = Batches(dataset if cached is None else cached, args, device, rank, world,
-                         noise_rng)
+                          ] + [transforms.Grayscale()] * (nc == 1)))
+    if args.decode_once:  # Addition: every image decoded once, kept in memory as uint8
+        dataset = decode_once(dataset, args, ctrl_c)
+    # Create the dataloader (Addition: DistributedSampler for shuffle=True: each process's
+    # share of a seeded order per epoch, the same after --resume; and its own generator)
+    sampler = torch.utils.data.DistributedSampler(dataset, args.world, args.rank, seed=manualSeed,
+                                                  drop_last=args.world > 1)
+    share = args.batch_size // args.world
+    dataloader = torch.utils.data.DataLoader(dataset, batch_size=share, sampler=sampler,
+                                             num_workers=0 if args.decode_once else workers,
+                                             drop_last=len(sampler) % share == 1,
+                                             worker_init_fn=ignore_signals,
+                                             generator=torch.Generator().manual_seed(manualSeed))
     if len(dataloader) == 0:
         fail(f"{len(dataset)} images are fewer than one --batch-size {args.batch_size}")
-    print(f"dataset: {len(dataset)} images in {args.dataroot}, {len(dataloader)} batches of "
-          f"{args.batch_size} per epoch")
-    return dataset, dataloader
+    print(f"dataset: {len(dataset)} images, {len(dataloader)} batches of {share} per epoch")
+
+    # Decide which device we want to run on (Addition: --device, or torchrun's local GPU)
+    device = args.device
+
+    # Plot some training images
+    real_batch = next(iter(dataloader))
+    if not real_batch[1].any():  # Addition: none of them is readable
+        fail(f"none of the first {len(real_batch[1])} image files in {dataroot} can be read")
+    real_batch = [to_model_range(real_batch[0][real_batch[1]])]
+    plt.figure(figsize=(8, 8))
+    plt.axis("off")
+    plt.title("Training Images")
+    plt.imshow(np.transpose(vutils.make_grid(real_batch[0].to(device)[:64], padding=2,
+                                             normalize=True).cpu().numpy(), (1, 2, 0)))
+    if args.rank == 0:
+        plt.savefig(os.path.join(args.out, "training_images.png"), dpi=80, bbox_inches="tight")
+    return dataloader, device, real_batch
 
 
-# ---------------------------------------------------------------------------------------------
-# Implementation: Weight Initialization
-# ---------------------------------------------------------------------------------------------
+# -- Implementation: Weight Initialization -----------------------------------------------------
 # custom weights initialization called on netG and netD
 def weights_init(m):
     classname = m.__class__.__name__
@@ -553,13 +154,10 @@ def weights_init(m):
         nn.init.constant_(m.bias.data, 0)
 
 
-# ---------------------------------------------------------------------------------------------
-# Generator
-# ---------------------------------------------------------------------------------------------
-# Addition: the tutorial's classes are for 64x64 only. Here the middle stride-2 blocks repeat
-# log2(image_size) - 3 times; at 64 the layers and the printed model are exactly the tutorial's.
+# -- Generator (Addition: sizes 32-256: the middle blocks repeat log2(image_size) - 3 times,
+# so at 64 the layers and the printed model are exactly the tutorial's) ------------------------
 class Generator(nn.Module):
-    def __init__(self, ngpu=1, nz=100, ngf=64, nc=3, image_size=64):
+    def __init__(self, ngpu, nz=100, ngf=64, nc=3, image_size=64):
         super(Generator, self).__init__()
         self.ngpu = ngpu
         mult = image_size // 8  # 8 at 64x64
@@ -589,11 +187,9 @@ class Generator(nn.Module):
         return self.main(input)
 
 
-# ---------------------------------------------------------------------------------------------
-# Discriminator
-# ---------------------------------------------------------------------------------------------
+# -- Discriminator (Addition: sizes 32-256 as G; `norm`: layer norm for WGAN-GP) ---------------
 class Discriminator(nn.Module):
-    def __init__(self, ngpu=1, nc=3, ndf=64, image_size=64, norm=nn.BatchNorm2d):
+    def __init__(self, ngpu, nc=3, ndf=64, image_size=64, norm=nn.BatchNorm2d):
         super(Discriminator, self).__init__()
         self.ngpu = ngpu
         layers = [
@@ -613,8 +209,7 @@ class Discriminator(nn.Module):
             # state size. (ndf*2) x 16 x 16, then (ndf*4) x 8 x 8, then (ndf*8) x 4 x 4
         layers += [
             nn.Conv2d(ndf * mult, 1, 4, 1, 0, bias=False),
-            # Addition: no nn.Sigmoid() here: D returns logits for BCEWithLogitsLoss (stable,
-            # and allowed under autocast); the printed D(x), D(G(z)) are sigmoid(logits)
+            # Addition: no nn.Sigmoid(): D returns logits (see criterion)
         ]
         self.main = nn.Sequential(*layers)
 
@@ -622,851 +217,681 @@ class Discriminator(nn.Module):
         return self.main(input)
 
 
-# ---------------------------------------------------------------------------------------------
-# Advanced topics (Turing Learning and GANs, Part 2): its Keras CelebA model, more losses,
-# failure signs. Keras' Conv2D(padding='same') is padding filter_size // 2 here.
-# ---------------------------------------------------------------------------------------------
-def keras_init(m):
-    """Keras' default initialisation: glorot_uniform weights, zero biases, BN scale 1."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.xavier_uniform_(m.weight)
-        nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-        m.reset_parameters()
+# -- Training: the networks, Loss Functions and Optimizers, the Training loop ------------------
+def train(args, ctrl_c):
+    """The tutorial's flow from its data to its results. Exit status 0, or 130 after Ctrl-C."""
+    dataloader, device, real_batch = load_data(args, ctrl_c)
+    ngpu, nz, ngf, ndf, nc = args.world, args.nz, args.ngf, args.ndf, args.nc
+    num_epochs, lr, beta1 = args.epochs, args.lr, args.beta1
 
-
-def add_encoder_block(in_filters, filters, filter_size, norm=nn.BatchNorm2d):
-    same = filter_size // 2
-    return [nn.Conv2d(in_filters, filters, filter_size, padding=same),
-            norm(filters),
-            nn.Conv2d(filters, filters, filter_size, stride=2, padding=same),
-            norm(filters),
-            nn.LeakyReLU(0.3)]
-
-
-class EncoderDiscriminator(nn.Module):
-    """The article's build_discriminator(start_filters, spatial_dim, filter_size)."""
-
-    def __init__(self, start_filters=16, filter_size=5, nc=3, norm=nn.BatchNorm2d):
-        super().__init__()
-        f = start_filters
-        self.main = nn.Sequential(
-            # input is (nc) x 64 x 64; encoding blocks downsample the image
-            *add_encoder_block(nc, f, filter_size, norm),          # (f) x 32 x 32
-            *add_encoder_block(f, f * 2, filter_size, norm),       # (f*2) x 16 x 16
-            *add_encoder_block(f * 2, f * 4, filter_size, norm),   # (f*4) x 8 x 8
-            *add_encoder_block(f * 4, f * 8, filter_size, norm),   # (f*8) x 4 x 4
-            nn.AdaptiveAvgPool2d(1),                                # GlobalAveragePooling2D
-            nn.Flatten(),
-            nn.Linear(f * 8, 1),  # Dense(1, activation='sigmoid'): logits, as Discriminator
-        )
-
-    def forward(self, input):
-        return self.main(input)
-
-
-def add_decoder_block(in_filters, filters, filter_size):
-    return [nn.ConvTranspose2d(in_filters, filters, filter_size, stride=2,
-                               padding=filter_size // 2, output_padding=1),
-            nn.BatchNorm2d(filters),
-            nn.LeakyReLU(0.3)]
-
-
-class DecoderGenerator(nn.Module):
-    """The article's build_generator(start_filters, filter_size, latent_dim); takes the
-    tutorial's (N, nz, 1, 1) noise, so both --arch values train and export alike."""
-
-    def __init__(self, start_filters=16, filter_size=5, latent_dim=100, nc=3):
-        super().__init__()
-        f = start_filters
-        # Dense(4 * 4 * (start_filters * 8)) + BatchNormalization, then Reshape
-        self.project = nn.Sequential(nn.Flatten(), nn.Linear(latent_dim, 4 * 4 * f * 8),
-                                     nn.BatchNorm1d(4 * 4 * f * 8))
-        self.main = nn.Sequential(
-            # state size. (f*8) x 4 x 4; decoding blocks upsample the image
-            *add_decoder_block(f * 8, f * 4, filter_size),   # (f*4) x 8 x 8
-            *add_decoder_block(f * 4, f * 2, filter_size),   # (f*2) x 16 x 16
-            *add_decoder_block(f * 2, f, filter_size),       # (f) x 32 x 32
-            *add_decoder_block(f, f, filter_size),           # (f) x 64 x 64
-            nn.Conv2d(f, nc, 5, padding=2),                  # Conv2D(3, 5, padding='same')
-            nn.Tanh(),                                       # (nc) x 64 x 64
-        )
-        self.start_filters = f
-
-    def forward(self, input):
-        x = self.project(input).view(-1, self.start_filters * 8, 4, 4)
-        return self.main(x)
-
-
-# The losses as criterion(output, label), label 1 for real and 0 for fake, on D's logits in
-# fp32. D uses the first, G the second (with real labels: "fake labels are real").
-def wasserstein(output, label):
-    """-E[D(x)] for real labels, E[D(G(z))] for fake ones (the critic's loss, and G's)."""
-    return -((2 * label - 1) * output.float()).mean()
-
-
-def hinge(output, label):
-    return F.relu(1 - (2 * label - 1) * output.float()).mean()
-
-
-def bce(output, label):
-    return F.binary_cross_entropy_with_logits(output.float(), label)
-
-
-LOSSES = {"bce": (bce, bce), "wgan": (wasserstein, wasserstein),
-          "wgan-gp": (wasserstein, wasserstein), "hinge": (hinge, wasserstein)}
-
-
-def gradient_penalty(netD, real, fake, weight, generator=None):
-    """WGAN-GP (Gulrajani et al. 2017, eq. 3): weight * E[(||grad D(x_hat)||_2 - 1)^2] at
-    random points between real and fake samples; fp32 (its double backward needs it)."""
-    eps = torch.rand(real.size(0), 1, 1, 1, device=real.device, generator=generator)
-    x_hat = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
-    with torch.autocast(real.device.type, enabled=False):
-        out = netD(x_hat)
-    grad, = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    return weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-
-
-def small_init(clip_value):
-    """WGAN tip: initialise with small weights, so that clipping does not bite from the start
-    (normal with std clip_value / 2: 95% of the weights start inside [-c, c])."""
-    def init(m):
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, clip_value / 2)
-    return init
-
-
-def grad_norm(model, scaler, optimizer):
-    """The total L2 norm of a model's gradients, unscaled first under fp16 (tip: watch it)."""
-    scaler.unscale_(optimizer)
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
-
-
-class FailureWatch:
-    """The article's two failure signs, each warned about once with the knob that helps: D's
-    loss near its minimum for many iterations (D wins, G's gradients vanish), and generated
-    samples that no longer vary (mode collapse: the batch's pixel std far below the real)."""
-
-    def __init__(self, args, patience=200):
-        self.loss, self.patience, self.warned = args.loss, patience, set()
-        x = args.label_smoothing  # the least BCE D can reach: its real target's entropy
-        self.d_floor = -(1 - x) * math.log(1 - x) - (x * math.log(x) if x else 0.0)
-        self.low_d = self.low_std = 0
-
-    def update(self, d_losses, fake_std, real_std):
-        out = []
-        if self.loss in ("bce", "hinge"):  # a critic's loss has no minimum to sit at
-            for d in d_losses:
-                self.low_d = self.low_d + 1 if d < self.d_floor + 0.01 else 0
-            if self.low_d >= self.patience and "d" not in self.warned:
-                self.warned.add("d")
-                out.append(f"Loss_D has stayed near its minimum for {self.low_d} iterations: "
-                           f"D wins and G's gradients vanish. Try a lower D learning rate "
-                           f"(--lr-d), more G steps (--g-updates 2), --label-smoothing 0.1, "
-                           f"or --loss wgan-gp")
-        self.low_std = self.low_std + len(d_losses) if fake_std < 0.1 * real_std else 0
-        if self.low_std >= self.patience and "std" not in self.warned:
-            self.warned.add("std")
-            out.append(f"generated samples are collapsing (pixel std over the batch "
-                       f"{fake_std:.3f} against {real_std:.3f} for real images): mode "
-                       f"collapse. Try --loss wgan-gp, a lower G learning rate (--lr-g), or "
-                       f"more D steps (--d-updates 2)")
-        return out
-
-
-def save_progress_figure(modelG, modelD, args, iters, out, device):
-    """The article's progress figure: 8 new fakes titled with D's score, into
-    OUT/visualization/<its configuration's name>/<iteration>.jpg."""
-    import matplotlib.pyplot as plt
-    folder = os.path.join(out, "visualization", config_name(args))
-    os.makedirs(folder, exist_ok=True)
-    sampleG = sampling_copy(modelG, args, device)
-    gen = torch.Generator(device).manual_seed((args.seed + iters) % 2**63)
-    modelD.eval()  # Keras' predict(): inference mode
-    with torch.no_grad():
-        imgs_fake = sampleG(latent(8, args, device, gen))
-        disc_score = modelD(imgs_fake).view(-1).float()
-    modelD.train()
-    if args.loss == "bce":
-        disc_score = torch.sigmoid(disc_score)
-    fig = plt.figure(figsize=(8 * 3, 3))
-    for b in range(8):
-        plt.subplot(1, 8, b + 1)
-        plt.title(str(round(float(disc_score[b]), 3)))
-        plt.imshow(np.transpose((imgs_fake[b].cpu().numpy() * 0.5 + 0.5).clip(0, 1),
-                                (1, 2, 0)).squeeze(), cmap="gray" if args.nc == 1 else None)
-        plt.axis("off")
-    fig.savefig(os.path.join(folder, str(iters).zfill(10) + '.jpg'), bbox_inches='tight')
-    plt.close(fig)
-
-
-def config_name(args):
-    """The article's folder name for a configuration (plus the loss when not BCE)."""
-    if args.arch == "encoder-decoder":
-        name = f"gan_cap{args.net_capacity}_batch{args.batch_size}_filt{args.filter_size}"
-    else:
-        name = f"gan_dcgan_ngf{args.ngf}_ndf{args.ndf}_batch{args.batch_size}"
-    name += f"_disc{args.d_updates}_gen{args.g_updates}"
-    return name if args.loss == "bce" else f"{name}_{args.loss}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation (--fid): FID and Inception Score from one pass of torch-fidelity's InceptionV3
-# ---------------------------------------------------------------------------------------------
-def fid_extractor(args, device):
-    """torch-fidelity's InceptionV3: uint8 images in, (2048 pool features, logits) out."""
-    if args.fid_weights is not None and not os.path.isfile(args.fid_weights):
-        fail(f"--fid-weights {args.fid_weights} does not exist; pass torch-fidelity's "
-             f"weights-inception-2015-12-05-6726825d.pth")
-    try:
-        from torch_fidelity.feature_extractor_inceptionv3 import (URL_INCEPTION_V3,
-                                                                   FeatureExtractorInceptionV3)
-    except ImportError:
-        fail("--fid needs torch-fidelity: pip install -r requirements-fid.txt")
-    path = args.fid_weights or os.path.join(torch.hub.get_dir(), "checkpoints",
-                                            os.path.basename(URL_INCEPTION_V3))
-    if not os.path.isfile(path):
-        print(f"fid: downloading {URL_INCEPTION_V3}", flush=True)
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            torch.hub.download_url_to_file(URL_INCEPTION_V3, path, progress=False)
-        except Exception as e:
-            fail(f"cannot download the FID Inception weights ({type(e).__name__}); on an "
-                 f"offline machine fetch {URL_INCEPTION_V3} elsewhere and pass --fid-weights")
-    try:
-        model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
-                                            feature_extractor_weights_path=path)
-    except Exception as e:
-        fail(f"{path} is not torch-fidelity's Inception weights file ({type(e).__name__})")
-    return model.to(device).eval()
-
-
-def to_uint8(images):
-    """[-1, 1] floats to the 0..255 three-channel images the Inception network takes."""
-    u8 = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    return u8.expand(-1, 3, -1, -1) if u8.shape[1] == 1 else u8
-
-
-def inception_features(extractor, batches, device):
-    """(pool features, logits) of the extractor over uint8 batches, as float64 on the CPU."""
-    with torch.no_grad():
-        outs = [[f.double().cpu() for f in extractor(b.to(device))] for b in batches]
-    return [torch.cat(parts) for parts in zip(*outs)]
-
-
-def inception_score(logits, splits=10):
-    """exp(E_x KL(p(y|x) || p(y))), the mean over `splits` parts (torch-fidelity's way)."""
-    logits = logits[torch.from_numpy(np.random.RandomState(2020).permutation(len(logits)))]
-    scores = []
-    for part in logits.double().tensor_split(splits):
-        log_p = part.log_softmax(1)
-        kl = (log_p.exp() * (log_p - log_p.exp().mean(0, keepdim=True).log())).sum(1)
-        scores.append(kl.mean().exp().item())
-    return float(np.mean(scores))
-
-
-def report_fid(extractor, modelG, real_stats, data, args, device, metrics, epoch, iters):
-    """--fid N: FID of N generated against N real images, and their Inception Score, printed
-    and written as a metrics.csv row. real_stats: filled with the real images' on first use."""
-    t0, sampleG = time.perf_counter(), sampling_copy(modelG, args, device)
-    count = min(args.fid, len(data.dataset))
-    if not real_stats:  # the real images' statistics, once per run
-        pick = torch.randperm(len(data.dataset), generator=torch.Generator().manual_seed(
-            args.seed))[:count]
-        real_stats.extend(gaussian_stats(inception_features(
-            extractor, real_uint8(data.dataset, pick), device)[0]))
-    gen = torch.Generator(device).manual_seed((args.seed + 1) % 2**63)
-    with torch.no_grad():
-        fakes = [to_uint8(sampleG(latent(len(c), args, device, gen)).cpu())
-                 for c in torch.arange(count).split(100)]
-    features, logits = inception_features(extractor, fakes, device)
-    fid, score = frechet_distance(*gaussian_stats(features), *real_stats), inception_score(logits)
-    print(f"FID: {fid:.2f}, Inception Score: {score:.2f} ({count} generated vs {count} real "
-          f"images, InceptionV3, {time.perf_counter() - t0:.0f} s)", flush=True)
-    metrics.write(epoch=epoch, iteration=iters, fid=round(fid, 3),
-                  inception_score=round(score, 3))
-
-
-def real_uint8(dataset, pick):
-    for chunk in pick.split(100):
-        if isinstance(dataset, torch.Tensor):  # the cache: uint8 already
-            u8 = dataset[chunk.to(dataset.device)].cpu()
-            yield u8.expand(-1, 3, -1, -1) if u8.shape[1] == 1 else u8
-        else:
-            images = [x for x, ok in map(dataset.__getitem__, chunk.tolist()) if ok]
-            if images:
-                yield to_uint8(torch.stack(images))
-
-
-# ---------------------------------------------------------------------------------------------
-# Loss Functions and Optimizers, Training: what the loop uses, set up once
-# ---------------------------------------------------------------------------------------------
-def latent(n, args, device, generator=None):
-    """n latent vectors (n, nz, 1, 1): the tutorial's torch.randn, or uniform in [-1, 1]."""
-    if args.noise == "uniform":
-        return torch.rand(n, args.nz, 1, 1, device=device, generator=generator) * 2 - 1
-    return torch.randn(n, args.nz, 1, 1, device=device, generator=generator)
-
-
-def sampling_copy(modelG, args, device, batches=2):
-    """An eval-mode copy of G with batch-norm statistics recomputed from fresh noise (the
-    cumulative average of a few train-mode passes): a short run's running statistics lag
-    far behind the weights and give flat grey samples. Training's own G is untouched."""
-    g = copy.deepcopy(modelG).float()
-    norms = [m for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    gen = torch.Generator(device).manual_seed(args.seed % 2**63)
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average
-    with torch.no_grad():
-        for _ in range(batches if norms else 0):
-            g(latent(64, args, device, gen))
-    for m in norms:
-        m.momentum = 0.1
-    return g.eval()
-
-
-def mixed_precision(args, device):
-    """--amp: (autocast context, scalerD, scalerG); the scalers act only under fp16. auto is
-    bf16 on CUDA and on CPUs with bf16 instructions (whole runs measured faster than fp32 on
-    two 2-core CPUs: benchmarks/bench_celeba.py), else off."""
-    amp = args.amp
-    if amp == "auto":
-        cpu_bf16 = device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
-        amp = "bf16" if device.type == "cuda" or cpu_bf16 else "off"
-    if amp == "fp16" and device.type != "cuda":
-        fail("--amp fp16 needs a CUDA GPU (its GradScaler); use --amp bf16 on this device")
-    dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-    ctx = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-    return (ctx, *(torch.amp.GradScaler("cuda", enabled=amp == "fp16") for _ in "DG"))
-
-
-class TrainingStats:
-    """The losses and scores of each iteration as device tensors; log() does the one host
-    sync per stats line: it extends G_losses and D_losses, writes metrics.csv, measures the
-    speed and watches for the article's failure signs."""
-
-    def __init__(self, args, G_losses, D_losses, metrics, total):
-        self.args, self.G_losses, self.D_losses, self.metrics = args, G_losses, D_losses, metrics
-        self.watch, self.total, self.rows = FailureWatch(args), total, []
-        self.grad_norms = [torch.zeros(()), torch.zeros(())]
-        self.t0, self.seen = time.perf_counter(), 0
-
-    def add(self, errD, errG, D_x, D_G_z1, D_G_z2, images):
-        self.rows.append(torch.stack([errD.detach(), errG.detach(), D_x, D_G_z1, D_G_z2]))
-        self.seen += images
-
-    def log(self, epoch, iters, fake, real):
-        """Returns (Loss_D, Loss_G, D(x), D(G(z)) before / after, images/s, ETA) of the last."""
-        rows = torch.stack(self.rows).tolist()  # the one host sync per stats line
-        self.rows.clear()
-        self.D_losses.extend(r[0] for r in rows)
-        self.G_losses.extend(r[1] for r in rows)
-        fake_std, real_std = (x.detach().float().std(0).mean().item() for x in (fake, real))
-        gnorm_d, gnorm_g = (float(g) for g in self.grad_norms)
-        rate = self.seen / (time.perf_counter() - self.t0)
-        self.t0, self.seen = time.perf_counter(), 0
-        eta = format_eta((self.total - iters - 1) * self.args.batch_size / rate)
-        if self.metrics:
-            r = [round(v, 5) for v in rows[-1]]
-            self.metrics.write(epoch=epoch, iteration=iters, loss_d=r[0], loss_g=r[1],
-                               d_x=r[2], d_g_z1=r[3], d_g_z2=r[4], grad_norm_d=round(gnorm_d, 5),
-                               grad_norm_g=round(gnorm_g, 5), fake_std=round(fake_std, 4),
-                               images_per_sec=round(rate, 1))
-            for warning in self.watch.update([r[0] for r in rows], fake_std, real_std):
-                print(f"warning: {warning}", file=sys.stderr, flush=True)
-        return (*rows[-1], rate, eta)
-
-
-def scores_text(loss, D_x, D_G_z1, D_G_z2):
-    """The tutorial's D(x) and D(G(z)) (probabilities), a critic's estimate of the Wasserstein
-    distance E[D(x)] - E[D(G(z))], or hinge D's raw scores."""
-    if loss == "bce":
-        return 'D(x): %.4f\tD(G(z)): %.4f / %.4f' % (D_x, D_G_z1, D_G_z2)
-    if loss == "hinge":
-        return 'D(x): %+.3f\tD(G(z)): %+.3f / %+.3f' % (D_x, D_G_z1, D_G_z2)
-    return 'W: %.4f' % (D_x - D_G_z1)
-
-
-def save_checkpoint(out, parts, args, rank, world, noise_rng, **progress):
-    """OUT/checkpoint.pt (rank 0 writes it): every part's state_dict, the RNG states, the
-    arguments (what --resume restores, --dataroot made absolute) and the progress."""
-    if rank == 0:
-        skip = ("checkpoint", "implied", "command", "resume", "generate")
-        saved = dict({k: v for k, v in vars(args).items() if k not in skip},
-                     dataroot=os.path.abspath(args.dataroot))
-        atomic_save({"script": SCRIPT, **{k: v.state_dict() for k, v in parts.items()},
-                     "rng": rng_state(), "args": saved, "world": world, **progress,
-                     "noise_rng": noise_rng.get_state()}, os.path.join(out, "checkpoint.pt"))
-
-
-def restore(ckpt, parts, noise_rng, world, path):
-    """Everything from a checkpoint into the parts; another world size is refused. Returns
-    (img_list, G_losses, D_losses, iters, epoch, batch)."""
-    if ckpt.get("world", 1) != world:
-        fail(f"{path} was trained by {ckpt.get('world', 1)} process(es) and this is {world}; "
-             f"resume it with as many (torchrun --nproc_per_node={ckpt.get('world', 1)})")
-    try:
-        for name, part in parts.items():
-            part.load_state_dict(ckpt[name])
-    except (RuntimeError, ValueError, KeyError) as e:
-        fail(f"{path} does not fit these networks ({str(e).splitlines()[0][:120]})")
-    noise_rng.set_state(ckpt["noise_rng"])
-    set_rng_state(ckpt["rng"])
-    print(f"resumed from {path}: epoch {ckpt['epoch']}, batch {ckpt['batch']}, "
-          f"iteration {ckpt['iters']}")
-    return [ckpt[k] for k in ("img_list", "G_losses", "D_losses", "iters", "epoch", "batch")]
-
-
-# ---------------------------------------------------------------------------------------------
-# Training
-# ---------------------------------------------------------------------------------------------
-def train(args, device, rank, world, ctrl_c):
-    master = rank == 0
-    plt = use_agg_unless(args.show)
-    print("arguments: " + args.command)
-    if args.implied:
-        print(f"defaults implied by --arch {args.arch} --loss {args.loss}: " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in args.implied.items()))
-    # Set random seed for reproducibility
-    manualSeed = args.seed
-    print("Random Seed: ", manualSeed)
-    set_seed(manualSeed)
-    print(f"device: {device}" + (f" x {world} processes (torchrun, DDP)" if world > 1 else ""))
-    if args.sync_bn and not (world > 1 and device.type == "cuda"):
-        fail("--sync-bn needs torchrun with several CUDA GPUs (SyncBatchNorm has no CPU version)")
-    if args.batch_size % world or args.batch_size // world < 2:
-        fail(f"--batch-size {args.batch_size} is the global batch: with {world} processes it "
-             f"must be a multiple of {world}, at least 2 per process")
-    extractor = fid_extractor(args, device) if args.fid and master else None  # fail early
-
-    # Addition: --out checked (and held) before the data, which may take long to decode
-    out = prepare_out(args.out, new_run=not args.resume, overwrite=args.overwrite) \
-        if master else args.out
-    # Data (see load_data), and the training noise's own generator (saved: exact resume)
-    noise_rng = torch.Generator(device).manual_seed(manualSeed)
-    dataset, dataloader = load_data(args, device, rank, world, ctrl_c, noise_rng)
-    # Plot some training images
-    real_batch = dataloader.first(64)
-    if master:
-        plt.figure(figsize=(8, 8))
-        plt.axis("off")
-        plt.title("Training Images")
-        plt.imshow(np.transpose(vutils.make_grid(real_batch[:64], padding=2, normalize=True),
-                                (1, 2, 0)))
-        plt.savefig(os.path.join(out, "training_images.png"), dpi=80, bbox_inches="tight")
-        if not args.show:
-            plt.close()
-
-    ngpu = world  # torchrun's processes (DistributedDataParallel) replace DataParallel's GPUs
     # Create the generator
-    netG = Generator(ngpu, args.nz, args.ngf, args.nc, args.image_size).to(device)
+    netG = Generator(ngpu, nz, ngf, nc, args.image_size).to(device)
+    # Handle multi-gpu if desired: see speed_up() (torchrun's DistributedDataParallel)
     # Apply the weights_init function to randomly initialize all weights
     #  to mean=0, stdev=0.02.
     netG.apply(weights_init)
-    # Addition (--arch encoder-decoder): the article's Keras model, with Keras' initialisation
-    if args.arch == "encoder-decoder":
-        netG = DecoderGenerator(args.net_capacity, args.filter_size, args.nz, args.nc)
-        netG = netG.to(device).apply(keras_init)
+    if args.arch == "encoder-decoder":  # Addition: the article's Keras model
+        netG = build_generator(nz, nc, args.net_capacity, args.filter_size).to(device)
     # Print the model
     print(netG)
 
-    # Addition: a WGAN-GP critic normalises each sample on its own (layer norm): the gradient
-    # penalty is per sample, which batch norm would mix (Gulrajani et al., sec. 4)
-    norm = (lambda c: nn.GroupNorm(1, c)) if args.loss == "wgan-gp" else nn.BatchNorm2d
     # Create the Discriminator
-    netD = Discriminator(ngpu, args.nc, args.ndf, args.image_size, norm).to(device)
+    netD = Discriminator(ngpu, nc, ndf, args.image_size, LOSSES[args.loss][3]).to(device)
     # Apply the weights_init function to randomly initialize all weights
     #  to mean=0, stdev=0.2.
     netD.apply(weights_init)
-    # Addition (--arch encoder-decoder): the article's Keras model, with Keras' initialisation
-    if args.arch == "encoder-decoder":
-        netD = EncoderDiscriminator(args.net_capacity, args.filter_size, args.nc, norm)
-        netD = netD.to(device).apply(keras_init)
-    # Addition (--loss wgan): small initial weights, so that clipping does not bite at once
-    if args.loss == "wgan":
-        netD.apply(small_init(args.clip_value))
+    if args.arch == "encoder-decoder":  # Addition: the article's Keras model
+        netD = build_discriminator(nc, args.net_capacity, args.filter_size, LOSSES[args.loss][3])
     # Print the model
     print(netD)
 
-    # Handle multi-gpu if desired (Addition: channels-last, torchrun's DDP, torch.compile)
-    modelG, modelD = netG, netD  # the plain modules: checkpoints, samples, export
-    if args.channels_last:
-        netG, netD = (m.to(memory_format=torch.channels_last) for m in (netG, netD))
-    if world > 1:
-        if args.sync_bn:
-            netG, netD = map(nn.SyncBatchNorm.convert_sync_batchnorm, (netG, netD))
-        ids = [device.index] if device.type == "cuda" else None
-        netG, netD = DDP(netG, device_ids=ids), DDP(netD, device_ids=ids)
-    critic = netD  # the gradient penalty's double backward cannot run compiled
-    if args.compile:
-        netG, netD = torch.compile(netG), torch.compile(netD)
-
-    return training(args, device, rank, world, ctrl_c, out, dataloader, real_batch, noise_rng,
-                    extractor, netG, netD, modelG, modelD, critic)
-
-
-def training(args, device, rank, world, ctrl_c, out, dataloader, real_batch, noise_rng,
-             extractor, netG, netD, modelG, modelD, critic):
-    """The tutorial's Loss Functions and Optimizers and its Training loop. Each addition is set
-    up once before the loop and costs about one line in it."""
-    master, num_epochs = rank == 0, args.epochs
-    # -- Loss Functions and Optimizers --------------------------------------------------------
-    # Initialize the loss functions (BCE on logits, see Discriminator; --loss: see LOSSES)
-    criterion, criterionG = LOSSES[args.loss]
+    # Initialize BCELoss function (Addition: on D's logits; --loss: the article's others)
+    criterion, criterionG, prob, _ = LOSSES[args.loss]
     # Create batch of latent vectors that we will use to visualize
     #  the progression of the generator
-    fixed_noise = latent(64, args, device)
+    fixed_noise = torch.randn(64, nz, 1, 1, device=device)
     # Establish convention for real and fake labels during training
     real_label = 1.
     fake_label = 0.
-    # Setup Adam optimizers for both G and D (Addition: --lr-d/--lr-g, --beta2, fused on CUDA)
-    fused = device.type == "cuda"
-    optimizerD = optim.Adam(modelD.parameters(), lr=args.lr_d, betas=(args.beta1, args.beta2),
-                            fused=fused)
-    optimizerG = optim.Adam(modelG.parameters(), lr=args.lr_g, betas=(args.beta1, args.beta2),
-                            fused=fused)
+    # Setup Adam optimizers for both G and D (Addition: --lr-d, --beta2)
+    optimizerD = optim.Adam(netD.parameters(), lr=args.lr_d or lr, betas=(beta1, args.beta2))
+    optimizerG = optim.Adam(netG.parameters(), lr=lr, betas=(beta1, args.beta2))
 
-    # -- Training: each addition set up once, about one line in the loop ---------------------
-    ctx, scalerD, scalerG = mixed_precision(args, device)  # --amp: forward passes (losses fp32)
-    # D(x), D(G(z)): probabilities for BCE (D returns logits), a critic's raw scores otherwise
-    prob = (lambda out: torch.sigmoid(out.float())) if args.loss == "bce" else \
-        (lambda out: out.float())
-    real_target = real_label - args.label_smoothing  # --label-smoothing: one-sided
-    share = args.batch_size // world
+    # Training Loop
 
-    def draw_noise(b_size):  # every process draws the global batch and takes its share
-        return latent(args.batch_size, args, device, noise_rng)[rank * share:][:b_size]
-
-    parts = {"netG": modelG, "netD": modelD, "optimizerG": optimizerG,
-             "optimizerD": optimizerD, "scalerG": scalerG, "scalerD": scalerD}
     # Lists to keep track of progress
-    img_list = []  # Addition: uint8 grids (4x smaller checkpoints than float grids)
+    img_list = []
     G_losses = []
     D_losses = []
     iters = 0
-    start_epoch = start_batch = 0
-    if args.checkpoint:  # Addition (--resume): continue where the checkpoint left off
-        img_list, G_losses, D_losses, iters, start_epoch, start_batch = restore(
-            args.checkpoint, parts, noise_rng, world, args.resume)
-    metrics = MetricsCSV(os.path.join(out, "metrics.csv"), METRICS, append=bool(args.resume)) \
-        if master else None
-    stats = TrainingStats(args, G_losses, D_losses, metrics, num_epochs * len(dataloader))
-    stop_now = Stopper(args, ctrl_c, world, device)  # Ctrl-C, SIGTERM, --time-budget
-    # Addition (--fid): fid(epoch, iters) writes FID and Inception Score rows
-    fid = functools.partial(report_fid, extractor, modelG, [], dataloader, args, device,
-                            metrics) if extractor else None
+
+    # Additions, each set up once here and at most a line in the loop (appendices below)
+    modelG, modelD = netG.to(device), netD.to(device)  # the plain networks: files, samples
+    netG, netD, ctx, scaler = speed_up(netG, netD, args)  # channels-last, DDP, compile, --amp
+    criterion, penalty = loss_setup(args, criterion, netD, modelD, optimizerD, scaler)
+    parts = dict(netG=modelG, netD=modelD, optimizerG=optimizerG, optimizerD=optimizerD,
+                 scaler=scaler)
+    checkpoint, (iters, start_epoch, start_batch) = checkpoints(  # and --resume
+        args, parts, img_list, G_losses, D_losses)
+    batches = batch_stream(dataloader, args, ctrl_c)  # on the device, in [-1, 1], resumable
+    report = reporter(args, len(dataloader), D_losses, modelG, modelD)  # speed, csv, signs
     errG = D_G_z2 = torch.zeros((), device=device)  # until G's first step (--d-updates)
     stop = None
-    # Addition: checkpoint(epoch=, batch=, iters=) writes checkpoint.pt (the lists grow in place)
-    checkpoint = functools.partial(save_checkpoint, out, parts, args, rank, world, noise_rng,
-                                   G_losses=G_losses, D_losses=D_losses, img_list=img_list)
 
-    # Training Loop
     print("Starting Training Loop...")
     # For each epoch
     for epoch in range(start_epoch, num_epochs):
-        # For each batch in the dataloader (Addition: from mid-epoch after --resume)
-        for i, real_cpu in dataloader.epoch(epoch, start_batch if epoch == start_epoch else 0):
-            log_now = i % args.log_every == 0 or i == len(dataloader) - 1
-            ############################
-            # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
-            ###########################
-            ## Train with all-real batch
-            netD.zero_grad(set_to_none=True)
-            # Format batch (real_cpu is on the device already: see Batches)
-            b_size = real_cpu.size(0)
-            label = torch.full((b_size,), real_target, dtype=torch.float, device=device)
-            # Forward pass real batch through D
+        # For each batch in the dataloader (Addition: and whether to stop after it)
+        for i, data, stop in batches(epoch, start_batch if epoch == start_epoch else 0):
             with ctx:
+                ############################
+                # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+                ###########################
+                ## Train with all-real batch
+                netD.zero_grad()
+                # Format batch
+                real_cpu = data[0].to(device)
+                b_size = real_cpu.size(0)
+                label = torch.full((b_size,), real_label, device=device)
+                # Forward pass real batch through D
                 output = netD(real_cpu).view(-1)
-            # Calculate loss on all-real batch
-            errD_real = criterion(output, label)
-            # Calculate gradients for D in backward pass
-            scalerD.scale(errD_real).backward()
-            D_x = prob(output.detach()).mean()
+                # Calculate loss on all-real batch
+                errD_real = criterion(output, label)
+                # Calculate gradients for D in backward pass
+                scaler.scale(errD_real).backward()
+                D_x = prob(output.detach()).mean()
 
-            ## Train with all-fake batch
-            # Generate batch of latent vectors
-            noise = draw_noise(b_size)
-            # Generate fake image batch with G
-            with ctx:
+                ## Train with all-fake batch
+                # Generate batch of latent vectors
+                noise = torch.randn(b_size, nz, 1, 1, device=device)
+                # Generate fake image batch with G
                 fake = netG(noise)
-            label.fill_(fake_label)
-            # Classify all fake batch with D
-            with ctx:
+                label.fill_(fake_label)
+                # Classify all fake batch with D
                 output = netD(fake.detach()).view(-1)
-            # Calculate D's loss on the all-fake batch
-            errD_fake = criterion(output, label)
-            # Calculate the gradients for this batch, accumulated (summed) with previous gradients
-            scalerD.scale(errD_fake).backward()
-            D_G_z1 = prob(output.detach()).mean()
-            # Compute error of D as sum over the fake and the real batches
-            errD = errD_real + errD_fake
-            if args.loss == "wgan-gp":  # Addition: the gradient penalty joins D's loss
-                gp = gradient_penalty(critic, real_cpu, fake.detach(), args.gp_weight, noise_rng)
-                scalerD.scale(gp).backward()
-                errD = errD + gp
-            if log_now:  # Addition: the size of D's gradients, on stats lines
-                stats.grad_norms[0] = grad_norm(modelD, scalerD, optimizerD)
-            # Update D
-            scalerD.step(optimizerD)
-            scalerD.update()
-            if args.loss == "wgan":  # Addition: WGAN keeps D's weights in [-c, c]
-                for p in modelD.parameters():
-                    p.data.clamp_(-args.clip_value, args.clip_value)
+                # Calculate D's loss on the all-fake batch
+                errD_fake = criterion(output, label)
+                # Calculate the gradients for this batch, accumulated (summed) with previous
+                # gradients
+                scaler.scale(errD_fake).backward()
+                D_G_z1 = prob(output.detach()).mean()
+                # Compute error of D as sum over the fake and the real batches
+                errD = errD_real + errD_fake + penalty(real_cpu, fake.detach())  # WGAN-GP
+                # Update D
+                scaler.step(optimizerD)
+                scaler.update()
 
-            ############################
-            # (2) Update G network: maximize log(D(G(z)))
-            ###########################
-            # Addition: G steps after every --d-updates D steps, --g-updates times
-            g_steps = args.g_updates if (i + 1) % args.d_updates == 0 or \
-                i == len(dataloader) - 1 else 0
-            for g_step in range(g_steps):
-                netG.zero_grad(set_to_none=True)
-                label.fill_(real_label)  # fake labels are real for generator cost
-                if g_step > 0:  # Addition: further G steps on new noise
-                    with ctx:
-                        fake = netG(draw_noise(b_size))
-                # Since we just updated D, perform another forward pass of all-fake batch through D
-                with ctx:
+                ############################
+                # (2) Update G network: maximize log(D(G(z)))
+                ###########################
+                for g_step in range(args.g_updates * ((i + 1) % args.d_updates == 0)):
+                    fake = netG(torch.randn(b_size, nz, 1, 1, device=device)) if g_step else fake
+                    netG.zero_grad()
+                    label.fill_(real_label)  # fake labels are real for generator cost
+                    # Since we just updated D, perform another forward pass of all-fake batch
+                    # through D
                     output = netD(fake).view(-1)
-                # Calculate G's loss based on this output
-                errG = criterionG(output, label)
-                # Calculate gradients for G
-                scalerG.scale(errG).backward()
-                D_G_z2 = prob(output.detach()).mean()
-                if log_now:  # Addition: the size of G's gradients, on stats lines
-                    stats.grad_norms[1] = grad_norm(modelG, scalerG, optimizerG)
-                # Update G
-                scalerG.step(optimizerG)
-                scalerG.update()
+                    # Calculate G's loss based on this output
+                    errG = criterionG(output, label)
+                    # Calculate gradients for G
+                    scaler.scale(errG).backward()
+                    D_G_z2 = prob(output.detach()).mean()
+                    # Update G
+                    scaler.step(optimizerG)
+                    scaler.update()
 
-            # Save Losses for plotting later (Addition: as tensors, no host sync here)
-            stats.add(errD, errG, D_x, D_G_z1, D_G_z2, b_size * world)
-            stop = stop_now(log_now)
             # Output training stats (Addition: every --log-every, with images/s and ETA)
-            if log_now or stop:
-                errD_, errG_, D_x_, D_G_z1_, D_G_z2_, rate, eta = stats.log(epoch, iters, fake,
-                                                                            real_cpu)
-                print('[%d/%d][%d/%d]\tLoss_D: %.4f\tLoss_G: %.4f\t%s\t%.1f img/s\tETA %s'
-                      % (epoch, num_epochs, i, len(dataloader), errD_, errG_,
-                         scores_text(args.loss, D_x_, D_G_z1_, D_G_z2_), rate, eta), flush=True)
+            if i % args.log_every == 0 or i == len(dataloader) - 1 or stop:
+                print('[%d/%d][%d/%d]\tLoss_D: %.4f\tLoss_G: %.4f\tD(x): %.4f\tD(G(z)): %.4f / %.4f'
+                      % (epoch, num_epochs, i, len(dataloader),
+                         errD.item(), errG.item(), D_x, D_G_z1, D_G_z2)
+                      + report(epoch, iters, errD, errG, D_x, D_G_z1, D_G_z2, fake, real_cpu))
+
+            # Save Losses for plotting later (Addition: as tensors: no GPU sync per step)
+            G_losses.append(errG.detach())
+            D_losses.append(errD.detach())
 
             # Check how the generator is doing by saving G's output on fixed_noise
-            if master and ((iters % args.sample_every == 0) or (
-                    (epoch == num_epochs - 1) and (i == len(dataloader) - 1)) or stop):
+            if args.rank == 0 and ((iters % args.sample_every == 0) or (
+                    (epoch == num_epochs-1) and (i == len(dataloader)-1)) or stop):
                 with torch.no_grad():
-                    fake = sampling_copy(modelG, args, device)(fixed_noise).detach().cpu()
-                img_list.append(vutils.make_grid(fake, padding=2, normalize=True)
-                                .mul(255).round().to(torch.uint8))
-            if master and args.progress_every and iters % args.progress_every == 0:
-                save_progress_figure(modelG, modelD, args, iters, out, device)
+                    fake = sampling_copy(modelG, args)(fixed_noise).detach().cpu()
+                img_list.append(vutils.make_grid(fake, padding=2, normalize=True))
 
             iters += 1
-            # Addition: checkpoints (every --checkpoint-every; on a stop, then leave the loop)
-            if stop or (args.checkpoint_every and iters % args.checkpoint_every == 0):
-                checkpoint(epoch=epoch, batch=i + 1, iters=iters)
+            checkpoint(epoch, i + 1, iters, stop)  # on a stop, and every --checkpoint-every
             if stop:
                 break
-        dataloader.end_epoch(iters)  # Addition: no image readable is an error; skipped ones warn
         if stop:
             break
-        checkpoint(epoch=epoch + 1, batch=0, iters=iters)
-        if fid and args.fid_every and (epoch + 1) % args.fid_every == 0 \
-                and epoch < num_epochs - 1:
-            fid(epoch, iters)
-    if stop and stop_now.report(stop, out, master, epoch, i + 1):
-        return 130  # Addition: Ctrl-C or SIGTERM, the checkpoint saved
-    if master:
-        results(args, out, modelG, real_batch, img_list, G_losses, D_losses, fixed_noise,
-                device)
-        if fid:
-            fid(num_epochs - 1, iters)
-    return 0
+        checkpoint(epoch + 1, 0, iters, "end of epoch")
+    return results(args, img_list, G_losses, D_losses, real_batch, modelG, fixed_noise,
+                   iters, stop, dataloader.dataset)
 
 
-class Stopper:
-    """stop_now(log_now): why training stops after this iteration ("interrupted" by Ctrl-C or
-    SIGTERM, "time budget", "dry run"), or None. torchrun's processes agree at stats lines."""
-
-    def __init__(self, args, ctrl_c, world, device):
-        self.args, self.ctrl_c, self.world, self.device = args, ctrl_c, world, device
-        self.deadline = time.monotonic() + (args.time_budget or math.inf)
-
-    def __call__(self, log_now):
-        flags = [self.ctrl_c.requested, time.monotonic() > self.deadline]
-        if self.world > 1 and not log_now:  # all processes must stop at the same iteration,
-            flags = [False, False]  # so they agree at stats lines only
-        elif self.world > 1:
-            t = torch.tensor(flags, dtype=torch.float, device=self.device)
-            dist.all_reduce(t, op=dist.ReduceOp.MAX)
-            flags = t.bool().tolist()
-        if flags[0]:
-            return "interrupted"
-        return "time budget" if flags[1] else "dry run" if self.args.dry_run else None
-
-    def report(self, stop, out, master, epoch, batch):
-        """Says why training stopped early; True when interrupted (exit 130, no results)."""
-        if stop == "interrupted" and master:
-            again = "python" if self.world == 1 else f"torchrun --nproc_per_node={self.world}"
-            print(f"stopped; checkpoint saved. Continue with: {again} {sys.argv[0]} --resume "
-                  f"{os.path.join(out, 'checkpoint.pt')}", file=sys.stderr)
-        elif stop == "time budget":
-            print(f"--time-budget {self.args.time_budget:g} s spent: stopped at epoch {epoch}, "
-                  f"batch {batch} (continue with --resume and a new --time-budget)")
-        return stop == "interrupted"
-
-
-METRICS = ["epoch", "iteration", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d",
-           "grad_norm_g", "fake_std", "images_per_sec", "fid", "inception_score"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-# ---------------------------------------------------------------------------------------------
-def results(args, out, modelG, real_batch, img_list, G_losses, D_losses, fixed_noise, device):
-    """The tutorial's Results (loss plot, animation, real vs fake), as files; the export."""
-    import matplotlib.animation as animation
-    import matplotlib.pyplot as plt
-    if not img_list:  # e.g. --resume of a finished run with --sample-every beyond its end
-        with torch.no_grad():
-            fake = sampling_copy(modelG, args, device)(fixed_noise).cpu()
-        img_list.append(vutils.make_grid(fake, padding=2, normalize=True).mul(255).byte())
+# -- Results -----------------------------------------------------------------------------------
+def results(args, img_list, G_losses, D_losses, real_batch, modelG, fixed_noise, iters, stop,
+            dataset):
+    """The tutorial's three results, as files; additions: the generator, FID."""
+    if stop == "interrupted" or args.rank:  # Ctrl-C or SIGTERM: the checkpoint is saved
+        return 130 if stop == "interrupted" else 0
+    sampleG = sampling_copy(modelG, args)  # Addition: see sampling_copy
+    G_losses, D_losses = [float(x) for x in G_losses], [float(x) for x in D_losses]
     # Loss versus training iteration
     plt.figure(figsize=(10, 5))
     plt.title("Generator and Discriminator Loss During Training")
-    plt.plot(G_losses, label="G")
-    plt.plot(D_losses, label="D")
+    plt.plot(G_losses, label="G", marker="." if len(G_losses) < 50 else None)
+    plt.plot(D_losses, label="D", marker="." if len(D_losses) < 50 else None)
     plt.xlabel("iterations")
     plt.ylabel("Loss")
     plt.legend()
-    plt.savefig(os.path.join(out, "losses.png"), dpi=80)
+    plt.savefig(os.path.join(args.out, "losses.png"), dpi=80)
+
     # Visualization of G's progression (the tutorial's HTML animation, as progress.gif)
     fig = plt.figure(figsize=(8, 8))
     plt.axis("off")
-    ims = [[plt.imshow(np.transpose(i, (1, 2, 0)), animated=True)] for i in img_list]
+    ims = [[plt.imshow(np.transpose(i.numpy(), (1, 2, 0)), animated=True)] for i in img_list]
     ani = animation.ArtistAnimation(fig, ims, interval=1000, repeat_delay=1000, blit=True)
-    ani.save(os.path.join(out, "progress.gif"), writer=animation.PillowWriter(fps=1), dpi=64)
+    ani.save(os.path.join(args.out, "progress.gif"), writer=animation.PillowWriter(fps=1), dpi=64)
+
     # Real Images vs. Fake Images
     # Plot the real images
     plt.figure(figsize=(15, 15))
     plt.subplot(1, 2, 1)
     plt.axis("off")
     plt.title("Real Images")
-    plt.imshow(np.transpose(vutils.make_grid(real_batch[:64], padding=5, normalize=True),
-                            (1, 2, 0)))
+    plt.imshow(np.transpose(vutils.make_grid(real_batch[0][:64], padding=5,
+                                             normalize=True).cpu().numpy(), (1, 2, 0)))
     # Plot the fake images from the last epoch
     plt.subplot(1, 2, 2)
     plt.axis("off")
     plt.title("Fake Images")
-    plt.imshow(np.transpose(img_list[-1], (1, 2, 0)))
-    plt.savefig(os.path.join(out, "real_vs_fake.png"), dpi=60, bbox_inches="tight")
-    # Addition: the last fixed-noise grid and the generator, from the sampling copy of G
-    sampleG = sampling_copy(modelG, args, device)
-    with torch.no_grad():
-        vutils.save_image(sampleG(fixed_noise).cpu(), os.path.join(out, "fake_samples.png"),
-                          padding=2, normalize=True, value_range=(-1, 1))
-    sampleG = sampleG.to(memory_format=torch.contiguous_format)  # a plain layout in the file
-    export_generator(sampleG, (latent(2, args, device),), os.path.join(out, "generator.pt2"),
-                     SCRIPT, {k: getattr(args, k) for k in GENERATOR_SETTINGS})
+    plt.imshow(np.transpose(img_list[-1].numpy(), (1, 2, 0)))
+    plt.savefig(os.path.join(args.out, "real_vs_fake.png"), dpi=60, bbox_inches="tight")
     if args.show:
         plt.show()
     plt.close("all")
-    print(f"wrote {out}/: generator.pt2, checkpoint.pt, metrics.csv, training_images.png, "
-          f"losses.png, progress.gif, real_vs_fake.png, fake_samples.png")
-    if G_losses:
-        print(f"final Loss_D {D_losses[-1]:.4f}, Loss_G {G_losses[-1]:.4f} (losses are no "
-              f"measure of sample quality: look at real_vs_fake.png)")
 
-
-# ---------------------------------------------------------------------------------------------
-# Generate: samples of a saved generator, without training (its weights only: no code runs)
-# ---------------------------------------------------------------------------------------------
-GENERATOR_SETTINGS = ("arch", "nz", "ngf", "nc", "image_size", "net_capacity", "filter_size",
-                      "noise")
-
-
-def generate(args):
-    state, settings = load_generator(args.generate, SCRIPT)
-    try:  # the flags' own limits: a tampered file cannot ask for absurd sizes
-        s = {k: settings[k] for k in GENERATOR_SETTINGS}
-        ok = s["arch"] in ("dcgan", "encoder-decoder") and s["noise"] in ("normal", "uniform") \
-            and s["image_size"] in (32, 64, 128, 256) and s["nc"] in (1, 3) and all(
-                isinstance(s[k], int) and 1 <= s[k] <= high for k, high in
-                (("nz", 1024), ("ngf", 128), ("net_capacity", 256), ("filter_size", 15)))
-        if not ok:
-            raise ValueError
-        netG = DecoderGenerator(s["net_capacity"], s["filter_size"], s["nz"], s["nc"]) \
-            if s["arch"] == "encoder-decoder" else \
-            Generator(1, s["nz"], s["ngf"], s["nc"], s["image_size"])
-        netG.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError):
-        fail(f"{args.generate} holds settings or weights this script cannot build; pass a "
-             f"generator.pt2 written by {SCRIPT}.py")
-    checked = argparse.Namespace(**s)
-    device = pick_device(args.device)
-    netG = netG.to(device).eval()
-    set_seed(args.seed)
-    print(f"Random Seed:  {args.seed}\ndevice: {device}")
-    out = prepare_out(args.out, new_run=False)
-    if args.save_images and os.path.exists(args.save_images) \
-            and not os.path.isdir(args.save_images):
-        fail(f"--save-images {args.save_images} is an existing file; pass a folder name")
-    with torch.no_grad():
-        fake = netG(latent(args.num_samples, checked, device)).cpu()
-        nrow = max(1, int(math.sqrt(args.num_samples)))
-        vutils.save_image(fake, os.path.join(out, "generated.png"), nrow=nrow, padding=2,
-                          normalize=True, value_range=(-1, 1))
-        print(f"wrote {out}/generated.png ({args.num_samples} samples, "
-              f"{tuple(fake.shape[1:])}, range [{fake.min():.2f}, {fake.max():.2f}])")
-        if args.save_images:
-            os.makedirs(args.save_images, exist_ok=True)
-            for k, image in enumerate(fake):
-                vutils.save_image(image, os.path.join(args.save_images, f"sample_{k:05d}.png"),
-                                  normalize=True, value_range=(-1, 1))
-            print(f"wrote {args.num_samples} PNGs into {args.save_images}")
-        if args.interpolate:  # a straight walk between two random points of the latent space
-            a, b = latent(2, checked, device)
-            t = torch.linspace(0, 1, args.interpolate, device=device).view(-1, 1, 1, 1)
-            walk = netG((1 - t) * a + t * b).cpu()
-            vutils.save_image(walk, os.path.join(out, "interpolation.png"),
-                              nrow=args.interpolate, padding=2, normalize=True,
-                              value_range=(-1, 1))
-            print(f"wrote {out}/interpolation.png ({args.interpolate} steps)")
+    # Addition: the generator, for --generate and for other projects; FID
+    save_generator(sampleG.to(memory_format=torch.contiguous_format), (fixed_noise[:2],),
+                   args.out, SCRIPT, {k: args.saved[k] for k in GENERATOR_SETTINGS})
+    print(f"{stop or 'done'} after {iters} iterations; the figures and files are in {args.out}")
+    if iters < 1500:
+        print(f"note: the tutorial's 5 CelebA epochs make ~7,900 iterations and faces take "
+              f"~1,500: expect noise or blobs from a run of {iters}")
+    if args.fid:
+        fid_report(sampleG, dataset, args, args.epochs - 1, iters)
     return 0
 
 
+# == Appendices: what the script adds to the tutorial, each set up by one call above ==========
+# -- A. Flags beyond the tutorial's inputs ------------------------------------------------------
+IMPLIED = {"encoder-decoder": dict(batch_size=32, beta1=0.9),
+           "wgan": dict(lr=0.00005, beta1=0.0, beta2=0.9, d_updates=5),
+           "wgan-gp": dict(lr=0.0001, beta1=0.0, beta2=0.9, d_updates=5)}  # as published
+GENERATOR_SETTINGS = ("arch", "nz", "ngf", "nc", "image_size", "net_capacity", "filter_size")
+
+
+def more_flags(p):
+    on_off = argparse.BooleanOptionalAction
+    add = p.add_argument_group("data and speed").add_argument
+    add("--decode-once", action=on_off, default=True, help="decode each image once, to memory")
+    add("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto", help="auto: bf16 if fast")
+    add("--channels-last", action=on_off, default=True, help="NHWC memory format")
+    add("--compile", action="store_true", help="torch.compile G and D")
+    add = p.add_argument_group("advanced topics (Turing Learning and GANs, Part 2)").add_argument
+    add("--arch", choices=["dcgan", "encoder-decoder"], default="dcgan", help="the tutorial's "
+        "networks, or the article's Keras model (64 px, --batch-size 32 --beta1 0.9; its "
+        "progress figure at stats lines)")
+    add("--net-capacity", type=int_range(1, 256), default=16, help="encoder-decoder: filters")
+    add("--filter-size", type=int, choices=range(1, 16, 2), default=5, metavar="{1,3,..,15}")
+    add("--loss", choices=["bce", "hinge", "wgan", "wgan-gp"], default="bce", help="bce: the "
+        "tutorial's; wgan and wgan-gp come with their papers' --lr, --beta1, --beta2, --d-updates")
+    add("--clip-value", type=positive_float, default=0.01, help="wgan: D's weights in [-c, c]")
+    add("--beta2", type=unit_interval, default=0.999, help="Adam beta2")
+    add("--lr-d", type=positive_float, help="D's learning rate (default: --lr)")
+    add("--d-updates", type=int_range(1, 100), default=1, help="D steps per G step")
+    add("--g-updates", type=int_range(1, 100), default=1, help="G steps per D step")
+    add("--label-smoothing", type=unit_interval, default=0.0, help="D's real target: 1 - this")
+    add = p.add_argument_group("evaluation").add_argument
+    add("--fid", type=int_range(0, 100000), default=0, metavar="N", help="FID, IS of N samples")
+    add("--fid-weights", metavar="PATH", help="torch-fidelity's Inception weights file")
+    add("--generate", metavar="PATH", help="no training: samples of a generator_weights.pt")
+    add("--num-samples", type=int_range(1, 1024), default=64, help="images for --generate")
+    add = p.add_argument_group("run control").add_argument
+    add("--out", default=f"outputs/{SCRIPT}", help="folder for everything written")
+    add("--overwrite", action="store_true", help="replace an earlier run in --out")
+    add("--resume", metavar="PATH", help="continue the run of this checkpoint.pt")
+    add("--time-budget", type=positive_float, metavar="SECONDS", help="stop after this long")
+    add("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda, mps")
+    add("--log-every", type=positive_int, default=50, help="stats line every N iterations")
+    add("--sample-every", type=positive_int, default=500, help="img_list grid every N iterations")
+    add("--checkpoint-every", type=int_range(0, 2**31), default=0, help="checkpoint every N too")
+    add("--dry-run", action="store_true", help="one iteration, then every file")
+    add("--show", action="store_true", help="also show the figures in windows")
+
+
+def check_args(args):
+    """Refuses what no flag's type can; returns the flags idle in this run (not echoed)."""
+    keras, loss = args.arch == "encoder-decoder", args.loss
+    if keras and args.image_size != 64:
+        fail("--arch encoder-decoder is the article's 64x64 model: use --image-size 64")
+    if args.label_smoothing and loss != "bce":
+        fail("--label-smoothing goes with --loss bce")
+    idle = dict(net_capacity=not keras, filter_size=not keras, ngf=keras, ndf=keras,
+                clip_value=loss != "wgan", label_smoothing=not args.label_smoothing,
+                fid=not args.fid, checkpoint_every=not args.checkpoint_every,
+                num_samples=not args.generate)
+    return [k for k, v in idle.items() if v]
+
+
+# -- B. Run control: torchrun, checkpoints and resume, stops, progress, metrics.csv -------------
 def main(argv=None):
     args = parse_args(argv)
     if args.generate:
         return generate(args)
-    # torchrun: one process per GPU (or per CPU worker), DistributedDataParallel
-    world = os.environ.get("WORLD_SIZE", "1")
-    if not world.isdigit() or int(world) < 1:
-        fail(f"WORLD_SIZE={world} is not a number of processes; start several with torchrun")
-    world = int(world)
-    with StopOnCtrlC() as ctrl_c:
-        if world == 1:
-            return train(args, pick_device(args.device), 0, 1, ctrl_c)
-        if not os.environ.get("RANK", "").isdigit() or "MASTER_ADDR" not in os.environ:
-            fail("WORLD_SIZE is set but RANK or MASTER_ADDR is not: start several processes "
-                 "with torchrun --standalone --nproc_per_node=N dcgan_celeba.py ...")
-        rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-        if args.device in ("auto", "cuda") and torch.cuda.is_available():
-            device, backend = torch.device("cuda", local_rank), "nccl"
-            torch.cuda.set_device(device)
-        else:
-            device, backend = pick_device("cpu" if args.device == "auto" else args.device), "gloo"
-        dist.init_process_group(backend)
+    world, rank = os.environ.get("WORLD_SIZE", "1"), os.environ.get("RANK", "0")
+    if not (world.isdigit() and rank.isdigit() and int(world) > 0 and (
+            world == "1" or "MASTER_ADDR" in os.environ and "RANK" in os.environ)):
+        fail("WORLD_SIZE, RANK and MASTER_ADDR are torchrun's: start several processes with "
+             "torchrun --standalone --nproc_per_node=N dcgan_celeba.py ...")
+    args.world, args.rank, args.ddp = int(world), int(rank), "LOCAL_RANK" in os.environ
+    if args.batch_size % args.world or args.batch_size // args.world < 2:
+        fail(f"--batch-size {args.batch_size}: split over {args.world} processes, at least 2 each")
+    cuda = args.ddp and args.device in ("auto", "cuda") and torch.cuda.is_available()
+    args.device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if cuda else \
+        pick_device("cpu" if args.ddp and args.device == "auto" else args.device)
+    if args.amp == "fp16" and args.device.type != "cuda":
+        fail("--amp fp16 needs a CUDA GPU (its GradScaler); use --amp bf16 on this device")
+    if args.fid:  # its package now, not after training; its weights (unpickled): tensors?
         try:
-            if rank != 0:  # only rank 0 prints; errors still reach stderr
-                sys.stdout = open(os.devnull, "w")
-            return train(args, device, rank, world, ctrl_c)
-        finally:
+            __import__("torch_fidelity")
+            if args.fid_weights:
+                torch.load(args.fid_weights, weights_only=True)
+        except Exception as e:
+            fail(f"--fid needs torch-fidelity (pip install -r requirements-fid.txt), and "
+                 f"--fid-weights its Inception weights file ({type(e).__name__})")
+    if args.rank == 0:
+        print("arguments: " + args.command)
+    out_lock = prepare_out(args.out, not args.resume, args.overwrite) if args.rank == 0 else None
+    if not args.show:
+        plt.switch_backend("Agg")
+    if args.ddp:  # torchrun: a process per GPU (or per CPU worker), in a process group
+        if cuda:
+            torch.cuda.set_device(args.device)
+        dist.init_process_group("nccl" if cuda else "gloo")
+        if args.rank:
+            sys.stdout = open(os.devnull, "w")  # rank 0 prints; every rank's errors show
+    print(f"device: {args.device}" + f" x {args.world} processes (torchrun)" * args.ddp)
+    try:
+        with stop_on_ctrl_c() as ctrl_c:
+            return train(args, ctrl_c)
+    finally:
+        if args.ddp:
             dist.destroy_process_group()
+        del out_lock
+
+
+def checkpoints(args, parts, img_list, G_losses, D_losses):
+    """checkpoint(epoch, batch, iters, why) writes OUT/checkpoint.pt atomically; with --resume,
+    the checkpoint is restored first. Returns it and where to go on: (iters, epoch, batch)."""
+    def checkpoint(epoch, batch, iters, why):
+        if not why and not (args.checkpoint_every and iters % args.checkpoint_every == 0):
+            return
+        rng = [(torch.get_rng_state(), torch.cuda.get_rng_state(args.device)
+                if args.device.type == "cuda" else None)] * args.world  # each process's
+        if args.ddp:
+            dist.all_gather_object(rng, rng[0])
+        if args.rank == 0:
+            atomic_save({"script": SCRIPT, **{k: v.state_dict() for k, v in parts.items()},
+                         "args": dict(args.saved, dataroot=os.path.abspath(args.dataroot)),
+                         "world": args.world, "rng": rng, "epoch": epoch, "batch": batch,
+                         "iters": iters, "G_losses": [float(x) for x in G_losses],
+                         "D_losses": [float(x) for x in D_losses],
+                         "img_list": [(g * 255).round().byte() for g in img_list]},
+                        os.path.join(args.out, "checkpoint.pt"))
+            if why == "interrupted":  # Ctrl-C or SIGTERM
+                print("stopped; checkpoint saved. Continue with: " + ("python" if args.world == 1
+                      else f"torchrun --nproc_per_node={args.world}") + f" {sys.argv[0]} --resume "
+                      f"{args.out}/checkpoint.pt", file=sys.stderr)
+    ckpt, path = args.checkpoint, args.resume
+    if not ckpt:
+        return checkpoint, (0, 0, 0)
+    if ckpt.get("world", 1) != args.world:
+        fail(f"{path} was trained by {ckpt.get('world', 1)} process(es), this is {args.world}: "
+             f"resume it with as many (torchrun --nproc_per_node={ckpt.get('world', 1)})")
+    try:
+        for name, part in parts.items():
+            part.load_state_dict(ckpt[name])
+        cpu_rng, cuda_rng = ckpt["rng"][args.rank]
+        torch.set_rng_state(cpu_rng)
+        if cuda_rng is not None and args.device.type == "cuda":
+            torch.cuda.set_rng_state(cuda_rng, args.device)
+        img_list += [g.float() / 255 for g in ckpt["img_list"]]
+        G_losses += ckpt["G_losses"]
+        D_losses += ckpt["D_losses"]
+    except (RuntimeError, ValueError, KeyError, IndexError, TypeError) as e:
+        fail(f"{path} does not fit these networks ({str(e).splitlines()[0][:120]})")
+    print(f"resumed {path}: epoch {ckpt['epoch']}, batch {ckpt['batch']}, iter {ckpt['iters']}")
+    return checkpoint, (ckpt["iters"], ckpt["epoch"], ckpt["batch"])
+
+
+def reporter(args, batches, D_losses, modelG, modelD):
+    """report(...): a metrics.csv row, failure signs, the line's images/s and ETA."""
+    metrics = open(os.path.join(args.out, "metrics.csv") if args.rank == 0 else os.devnull,
+                   "a" if args.resume else "w", newline="", buffering=1)
+    writer, last, warned = csv.DictWriter(metrics, METRICS), [time.perf_counter(), None], set()
+    if not args.resume:
+        writer.writeheader()
+
+    def report(epoch, iters, errD, errG, D_x, D_G_z1, D_G_z2, fake, real):
+        rate = (1 if last[1] is None else iters - last[1]) * args.batch_size / (
+            time.perf_counter() - last[0])
+        last[:] = time.perf_counter(), iters
+        fake_std, real_std = (x.detach().float().std(0).mean().item() for x in (fake, real))
+        row = dict(loss_d=errD, loss_g=errG, d_x=D_x, d_g_z1=D_G_z1, d_g_z2=D_G_z2,
+                   fake_std=fake_std, images_per_sec=rate)
+        writer.writerow(dict(epoch=epoch, iteration=iters, **{
+            k: round(float(v.detach() if torch.is_tensor(v) else v), 5) for k, v in row.items()}))
+        for warning in failure_signs(args, D_losses, fake_std, real_std, warned):
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+        if args.arch == "encoder-decoder" and args.rank == 0:  # the article's figure
+            save_progress_figure(modelG, modelD, args, iters)
+        eta = max(args.epochs * batches - iters - 1, 0) * args.batch_size / rate
+        return f"\t{rate:.1f} img/s\tETA {datetime.timedelta(seconds=round(eta))}"
+    return report
+
+
+METRICS = ["epoch", "iteration", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "fake_std",
+           "images_per_sec", "fid", "inception_score"]
+
+
+# -- C. The fast data path: decode once, batches on the device, resumable -----------------------
+class ImageFolder(dset.ImageFolder):
+    """dset.ImageFolder of (image, readable), that also reads a flat folder of images."""
+
+    def __init__(self, root, transform):
+        if os.path.isdir(root):
+            super().__init__(root, transform, allow_empty=True)
+        if not getattr(self, "samples", None):
+            fail(f"no images in --dataroot {root}: expected {root}/img_align_celeba/*.jpg (unzip "
+                 f"img_align_celeba.zip there first), or a folder of images")
+
+    def find_classes(self, directory):
+        classes = sorted(e.name for e in os.scandir(directory)
+                         if e.is_dir() and not e.name.startswith("."))
+        if not any(f.lower().endswith(dset.folder.IMG_EXTENSIONS) for c in classes
+                   for _, _, files in os.walk(os.path.join(directory, c)) for f in files):
+            classes = ["."]  # a flat folder of images: one class, the folder itself
+        return classes, {c: i for i, c in enumerate(classes)}
+
+    def __getitem__(self, index):
+        try:
+            return super().__getitem__(index)[0], True
+        except Exception:  # truncated, corrupt, or not an image at all
+            return self.transform(Image.new("RGB", (8, 8))), False
+
+
+def decode_once(dataset, args, ctrl_c):
+    """Every image through Resize and CenterCrop once, into memory as uint8 (CelebA at 64 px:
+    2.5 GB), unless that takes over half the free memory; unreadable files are skipped."""
+    n, S, nc = len(dataset), args.image_size, args.nc
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") if os.name == "posix" else 8e9
+    if n * nc * S * S > free // 2:
+        print(f"decode-once: off ({n * nc * S * S / 1e9:.1f} GB, {free / 1e9:.1f} GB free)")
+        return dataset
+    decoded = copy.copy(dataset)
+    decoded.transform = transforms.Compose([transforms.Resize(S), transforms.CenterCrop(S),
+                                            transforms.PILToTensor()]
+                                           + [transforms.Grayscale()] * (nc == 1))
+    loader = torch.utils.data.DataLoader(decoded, batch_size=256, num_workers=args.workers,
+                                         worker_init_fn=ignore_signals, generator=torch.Generator())
+    images, t0 = [], time.perf_counter()
+    for k, (x, ok) in enumerate(loader):
+        if ctrl_c.requested:
+            print("stopped while decoding the images; nothing was trained", file=sys.stderr)
+            raise KeyboardInterrupt
+        images.append(x[ok])
+        if (k + 1) % 40 == 0 or k == len(loader) - 1:
+            done, spent = min(n, (k + 1) * 256), time.perf_counter() - t0
+            eta = datetime.timedelta(seconds=round((n - done) / done * spent))
+            print(f"decoding the images once: {done}/{n}, ETA {eta}", flush=True)
+    images = torch.cat(images)
+    if len(images) == 0:
+        fail(f"none of the {n} image files in {args.dataroot} can be read")
+    if len(images) < n and args.rank == 0:
+        print(f"warning: skipped {n - len(images)} unreadable image file(s)", file=sys.stderr)
+    return torch.utils.data.TensorDataset(images, torch.ones(len(images), dtype=torch.bool))
+
+
+def to_model_range(images):
+    """uint8 images as ToTensor() and Normalize(0.5, 0.5) give them: u / 127.5 - 1."""
+    return images.float().div_(127.5).sub_(1.0) if images.dtype == torch.uint8 else images
+
+
+def batch_stream(dataloader, args, ctrl_c):
+    """batches(epoch, start): (i, [images on the device], why to stop after it, or None)."""
+    deadline, warned = time.monotonic() + (args.time_budget or math.inf), []
+    stops = ("interrupted", "--time-budget spent", "dry run")
+
+    def batches(epoch, start):
+        dataloader.sampler.set_epoch(epoch)
+        skipped = 0
+        for i, (x, ok) in itertools.islice(enumerate(dataloader), start, None):
+            skipped += int((~ok).sum())
+            x = to_model_range(x[ok].to(args.device, non_blocking=True))
+            x = x.contiguous(memory_format=torch.channels_last) if args.channels_last else x
+            flags = torch.tensor([ctrl_c.requested, time.monotonic() > deadline, args.dry_run])
+            if args.ddp:
+                flags = flags.float().to(args.device) * (i % args.log_every == 0)
+                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            why = [w for w, on in zip(stops, flags.tolist()) if on] + [None]
+            if len(x) >= 2:  # batch norm needs two
+                yield i, [x], why[0]
+        if skipped and args.rank == 0 and not warned:  # the first epoch's count
+            print(f"warning: skipped {skipped} unreadable image file(s)", file=sys.stderr)
+            warned.append(skipped)
+    return batches
+
+
+# -- D. Speed: channels-last, DDP, torch.compile, mixed precision ------------------------------
+def speed_up(netG, netD, args):
+    """The networks the loop runs (channels-last, torchrun's DDP, torch.compile), the autocast
+    context of --amp (auto: bf16 where it is fast) and a GradScaler (active under fp16 only)."""
+    if args.channels_last:
+        netG, netD = (m.to(memory_format=torch.channels_last) for m in (netG, netD))
+    if args.ddp:
+        ids = [args.device.index] if args.device.type == "cuda" else None
+        netG, netD = (nn.parallel.DistributedDataParallel(m, device_ids=ids) for m in (netG, netD))
+        torch.manual_seed(args.seed + args.rank)  # each process draws its own noise
+    if args.compile:
+        netG, netD = torch.compile(netG), torch.compile(netD)
+    fast_bf16 = torch.cuda.is_bf16_supported() if args.device.type == "cuda" else \
+        args.device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
+    amp = ("bf16" if fast_bf16 else "off") if args.amp == "auto" else args.amp
+    dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    ctx = torch.autocast(args.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+    return netG, netD, ctx, torch.amp.GradScaler(args.device.type, enabled=amp == "fp16")
+
+
+# -- E. Sampling: an eval-mode copy of G with batch-norm statistics of its own -----------------
+def sampling_copy(modelG, args, passes=16):
+    """An eval-mode copy of G, its batch-norm statistics recomputed from fresh noise: running
+    ones lag behind the weights (grey images), and an exported G has no batch statistics."""
+    g = copy.deepcopy(getattr(modelG, "module", modelG)).float()
+    device = next(g.parameters()).device
+    gen = torch.Generator(device).manual_seed(args.seed)
+    for m in g.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the passes below
+    with torch.no_grad():
+        for _ in range(passes):
+            g(torch.randn(64, args.nz, 1, 1, device=device, generator=gen))
+    return g.eval()
+
+
+# -- F. Advanced topics (Turing Learning and GANs, Part 2): the Keras model, losses, signs -----
+def build_discriminator(nc=3, f=16, filter_size=5, norm=nn.BatchNorm2d):
+    """The article's build_discriminator(start_filters, spatial_dim, filter_size), D(x) logits."""
+    layers, same = [], filter_size // 2
+    for c_in, c in ((nc, f), (f, 2 * f), (2 * f, 4 * f), (4 * f, 8 * f)):  # 32, 16, 8, 4 px
+        layers += [nn.Conv2d(c_in, c, filter_size, padding=same), norm(c),
+                   nn.Conv2d(c, c, filter_size, stride=2, padding=same), norm(c), nn.LeakyReLU(0.3)]
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8 * f, 1)).apply(keras_init)
+
+
+def build_generator(latent_dim=100, nc=3, f=16, filter_size=5):
+    """The article's build_generator(start_filters, filter_size, latent_dim)."""
+    layers = []
+    for c_in, c in ((8 * f, 4 * f), (4 * f, 2 * f), (2 * f, f), (f, f)):  # 8, 16, 32, 64 px
+        layers += [nn.ConvTranspose2d(c_in, c, filter_size, stride=2, padding=filter_size // 2,
+                                      output_padding=1), nn.BatchNorm2d(c), nn.LeakyReLU(0.3)]
+    return nn.Sequential(nn.Flatten(), nn.Linear(latent_dim, 16 * 8 * f),
+                         nn.BatchNorm1d(16 * 8 * f), nn.Unflatten(1, (8 * f, 4, 4)), *layers,
+                         nn.Conv2d(f, nc, 5, padding=2), nn.Tanh()).apply(keras_init)
+
+
+def keras_init(m):
+    """Keras' default initialisation: glorot_uniform weights, zero biases."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.xavier_uniform_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+def wasserstein(output, label):
+    """-E[D(x)] for real labels (1), E[D(G(z))] for fake ones (0): the critic's loss, and G's."""
+    return -((2 * label - 1) * output.float()).mean()
+
+
+# loss: criterion for D, for G (given real labels), D(x) as printed, and D's normalisation: a
+# WGAN-GP critic normalises each sample alone, its penalty being per sample (Gulrajani et al.)
+LOSSES = {"bce": (nn.BCEWithLogitsLoss(), nn.BCEWithLogitsLoss(),
+                  lambda o: o.float().sigmoid(), nn.BatchNorm2d),
+          "hinge": (lambda o, label: torch.relu(1 - (2 * label - 1) * o.float()).mean(),
+                    wasserstein, torch.Tensor.float, nn.BatchNorm2d),
+          "wgan": (wasserstein, wasserstein, torch.Tensor.float, nn.BatchNorm2d),
+          "wgan-gp": (wasserstein, wasserstein, torch.Tensor.float, lambda c: nn.GroupNorm(1, c))}
+
+
+def loss_setup(args, criterion, netD, modelD, optimizerD, scaler):
+    """--label-smoothing: D's real targets 1 - x (its fake ones and G's stay). WGAN: D's weights
+    clipped after each of its steps (a hook). Returns D's criterion and penalty(real, fake):
+    WGAN-GP's gradient penalty (Gulrajani et al. 2017), backpropagated (0 for other losses)."""
+    bce, smooth = criterion, 1 - args.label_smoothing
+    criterion = (lambda output, label: bce(output, label * smooth)) if smooth < 1 else bce
+    if args.loss == "wgan":
+        optimizerD.register_step_post_hook(lambda *_: [p.data.clamp_(
+            -args.clip_value, args.clip_value) for p in modelD.parameters()])
+    critic = getattr(netD, "_orig_mod", netD)  # double backward: through DDP, not compiled
+
+    def penalty(real, fake):
+        if args.loss != "wgan-gp":
+            return torch.zeros((), device=real.device)
+        eps = torch.rand(real.size(0), 1, 1, 1, device=real.device)
+        x_hat = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
+        with torch.autocast(real.device.type, enabled=False):  # fp32 for the double backward
+            grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+        gp = 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()  # the paper's weight
+        scaler.scale(gp).backward()
+        return gp
+    return criterion, penalty
+
+
+def failure_signs(args, D_losses, fake_std, real_std, warned):
+    """The article's failure signs, each warned about once: D wins, or samples collapse."""
+    x, n = args.label_smoothing, min(200, max(8, len(D_losses) // 4))
+    least = -(1 - x) * math.log(1 - x) - (x * math.log(x) if x else 0.0)  # BCE's, smoothed
+    recent = [float(d) for d in D_losses[-n:]]
+    if args.loss == "bce" and len(recent) == n and max(recent) < least + 0.1 and "d" not in warned:
+        warned.add("d")
+        yield (f"Loss_D has been near its minimum for {n} iterations: D wins, G's gradients "
+               f"vanish (flat or noisy samples). Early on this often passes (the tutorial's run "
+               f"recovers by ~250); if not, try --lr-d 0.0001, --g-updates 2 or --loss wgan-gp")
+    if len(D_losses) >= 100 and fake_std < 0.1 * real_std and "std" not in warned:
+        warned.add("std")
+        yield (f"samples are collapsing (pixel std over the batch {fake_std:.3f}, real images "
+               f"{real_std:.3f}): mode collapse. Try --loss wgan-gp or --d-updates 2")
+
+
+def save_progress_figure(modelG, modelD, args, iters):
+    """The article's progress figure: 8 fakes titled with D's score, in OUT/visualization/."""
+    with torch.no_grad():
+        fakes = sampling_copy(modelG, args)(torch.randn(8, args.nz, 1, 1, device=args.device))
+        scores = LOSSES[args.loss][2](modelD.eval()(fakes).view(-1)).tolist()  # Keras' predict
+    modelD.train()
+    fig, axes = plt.subplots(1, 8, figsize=(24, 3), subplot_kw=dict(xticks=[], yticks=[]))
+    for ax, image, score in zip(axes, fakes.float().cpu() * 0.5 + 0.5, scores):
+        ax.set_title(f"{score:.3f}")
+        ax.imshow(image.clamp(0, 1).permute(1, 2, 0).squeeze().numpy(), cmap="gray")
+    os.makedirs(os.path.join(args.out, "visualization"), exist_ok=True)
+    fig.savefig(os.path.join(args.out, "visualization", f"{iters:010d}.jpg"), bbox_inches="tight")
+    plt.close(fig)
+
+
+# -- G. Evaluation: FID and Inception Score with torch-fidelity ---------------------------------
+def as_uint8(x):
+    """Images in [-1, 1] (or uint8) as the uint8 RGB images torch-fidelity's Inception takes."""
+    x = x if x.dtype == torch.uint8 else ((x.float() + 1) * 127.5).round().clamp(0, 255).byte()
+    return x.expand(-1, 3, -1, -1)
+
+
+def fid_report(modelG, dataset, args, epoch, iters):
+    """--fid N: FID of N samples against N real images, and their Inception Score, by
+    torch-fidelity's calculate_metrics; a metrics.csv row."""
+    import torch_fidelity
+    n, t0, sampleG = min(args.fid, len(dataset)), time.perf_counter(), sampling_copy(modelG, args)
+    pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[:n]
+    gen = torch.Generator(args.device).manual_seed(args.seed + 1)  # the same noise every time
+    with torch.no_grad():
+        fakes = torch.cat([as_uint8(sampleG(torch.randn(len(k), args.nz, 1, 1, generator=gen,
+                                                         device=args.device)).cpu())
+                           for k in pick.split(500)])
+    real = torch.cat([as_uint8(dataset[int(k)][0][None]) for k in pick])
+    try:  # offline, torch-fidelity cannot download its Inception weights
+        m = torch_fidelity.calculate_metrics(
+            input1=torch.utils.data.Subset(fakes, range(n)), fid=True, isc=True, verbose=False,
+            input2=torch.utils.data.Subset(real, range(n)), cuda=args.device.type == "cuda",
+            feature_extractor_weights_path=args.fid_weights, save_cpu_ram=True)
+    except OSError as e:
+        fail(f"FID: cannot get torch-fidelity's Inception weights ({e}); on an offline machine "
+             f"pass --fid-weights with weights-inception-2015-12-05-6726825d.pth")
+    fid, score = m["frechet_inception_distance"], m["inception_score_mean"]
+    print(f"FID: {fid:.2f}, Inception Score: {score:.2f} ({n} samples against {n} real images, "
+          f"{time.perf_counter() - t0:.0f} s)", flush=True)
+    with open(os.path.join(args.out, "metrics.csv"), "a", newline="") as f:
+        csv.DictWriter(f, METRICS).writerow(dict(epoch=epoch, iteration=iters, fid=round(fid, 3),
+                                                 inception_score=round(score, 3)))
+
+
+# -- H. Generate: samples of a saved generator, without training (its weights only) -------------
+def generate(args):
+    """G from a generator_weights.pt or checkpoint.pt (weights only: no code runs)."""
+    saved = load_checkpoint(args.generate, SCRIPT)
+    s = saved.get("settings") or saved.get("args") or {}
+    try:  # the flags' own checks: a tampered file cannot ask for absurd sizes
+        with contextlib.redirect_stderr(open(os.devnull, "w")):
+            s = vars(parse_args([f"--{k.replace('_', '-')}={s[k]}" for k in GENERATOR_SETTINGS]))
+        netG = build_generator(s["nz"], s["nc"], s["net_capacity"], s["filter_size"]) \
+            if s["arch"] == "encoder-decoder" else \
+            Generator(1, s["nz"], s["ngf"], s["nc"], s["image_size"])
+        netG.load_state_dict(saved.get("state_dict") or saved.get("netG"))  # weights or checkpoint
+    except (SystemExit, KeyError, TypeError, ValueError, RuntimeError, AttributeError):
+        fail(f"{args.generate} holds settings or weights this script cannot build; pass a "
+             f"generator_weights.pt written by {SCRIPT}.py")
+    device, args.nz = pick_device(args.device), s["nz"]
+    netG = sampling_copy(netG.to(device), args)
+    torch.manual_seed(args.seed)
+    print(f"Random Seed:  {args.seed}\ndevice: {device}")
+    with torch.no_grad():
+        fake = netG(torch.randn(args.num_samples, s["nz"], 1, 1, device=device)).cpu()
+    with prepare_out(args.out, new_run=False):  # holds --out while writing
+        vutils.save_image(fake, os.path.join(args.out, "generated.png"), padding=2,
+                          normalize=True, value_range=(-1, 1), nrow=int(args.num_samples ** 0.5))
+        torch.save(fake, os.path.join(args.out, "generated.pt"))  # the images, for your tools
+    print(f"wrote {args.out}/generated.png and generated.pt ({tuple(fake.shape)}, in [-1, 1])")
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ The baseline is the tutorial's code itself (TUTORIAL below: its ImageFolder + 2-
 DataLoader, its Generator and Discriminator with Sigmoid, BCELoss, Adam, and its loop with an
 .item() per iteration), timed per interval of --log-every iterations. Beside it the script runs
 as a user runs it: its defaults, then --tutorial, then any --variant (a subprocess with real
-flags; images/s from its metrics.csv). The script's decoded-image cache is built once
-beforehand (its time printed apart). The first interval of every run (warm-up) is left out;
+flags; images/s from its metrics.csv; its decoding of every image once, into memory, comes
+before its first interval and is timed in the whole run). The first interval of every run
+(warm-up) is left out;
 --repeat interleaves the settings, so a shared machine's load hits all alike. Takes the
 machine-wide lock /tmp/gan-bench.lock. Prints figures only; asserts nothing about time.
 """
@@ -220,10 +221,10 @@ def run_tutorial(data, args):
                    if line.startswith("images_per_sec")]), t
 
 
-def run_script(flags, data, out, cache_dir, args):
+def run_script(flags, data, out, args):
     command = [sys.executable, SCRIPT, "--dataroot", data, "--epochs", "1", "--log-every",
                str(args.log_every), "--sample-every", "1000000", "--device", args.device,
-               "--cache-dir", cache_dir, "--out", out, *flags]
+               "--out", out, *flags]
     _, t = run(command, args.timeout)
     with open(os.path.join(out, "metrics.csv"), newline="") as f:
         return steady([float(row["images_per_sec"]) for row in csv.DictReader(f)
@@ -247,13 +248,9 @@ def main():
     fcntl.flock(lock, fcntl.LOCK_EX)  # one benchmark on the machine at a time
     with tempfile.TemporaryDirectory() as tmp:
         data = args.dataroot or make_folder(os.path.join(tmp, "celeba"), args.images)
-        cache_dir = os.path.join(tmp, "cache")
         print(f"machine: {machine()}")
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"data: {data} ({'given' if args.dataroot else 'synthetic 178x218 JPEGs'})")
-        _, t = run([sys.executable, SCRIPT, "--dataroot", data, "--cache-dir", cache_dir,
-                    "--cache", "--dry-run", "--out", os.path.join(tmp, "warm")], args.timeout)
-        print(f"cache build (decode + resize + crop once, one dry-run iteration): {t:.1f} s")
         settings = [("the tutorial's own code", None), ("dcgan_celeba.py (defaults)", []),
                     ("dcgan_celeba.py --tutorial", ["--tutorial"])]
         settings += [(f"dcgan_celeba.py {v}", shlex.split(v)) for v in args.variant]
@@ -262,7 +259,7 @@ def main():
             for k, (name, flags) in enumerate(settings):
                 rate, t = run_tutorial(data if args.dataroot else os.path.join(tmp, "celeba"),
                                        args) if flags is None else \
-                    run_script(flags, data, os.path.join(tmp, f"run{rep}_{k}"), cache_dir, args)
+                    run_script(flags, data, os.path.join(tmp, f"run{rep}_{k}"), args)
                 rates[name].append(rate)
                 print(f"[{rep + 1}/{args.repeat}] {name:45s} {rate:8.1f} images/s (whole run "
                       f"{t:.0f} s, load {os.getloadavg()[0]:.2f})", flush=True)

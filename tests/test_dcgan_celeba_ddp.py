@@ -1,18 +1,18 @@
 """dcgan_celeba.py under torchrun: two gloo processes on the CPU write one set of outputs, stop
-together on Ctrl-C, and the gradient penalty through DDP gives the single-process gradients."""
+together on Ctrl-C, refuse a one-process resume, and the gradient penalty through DDP gives the
+single-process gradients."""
 import os
 import signal
 import subprocess
 import sys
-
 
 import dcgan_celeba
 import helpers
 from helpers import ENV, ROOT, ckpt, make_image_folder
 
 SCRIPT = os.path.join(ROOT, "dcgan_celeba.py")
-OUTPUTS = ["generator.pt2", "checkpoint.pt", "metrics.csv", "training_images.png", "losses.png",
-           "progress.gif", "real_vs_fake.png", "fake_samples.png"]
+OUTPUTS = ["training_images.png", "losses.png", "progress.gif", "real_vs_fake.png",
+           "metrics.csv", "checkpoint.pt", "generator.pt2", "generator_weights.pt"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 DDP_ENV = {**ENV, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -30,11 +30,14 @@ def test_torchrun_two_processes_write_one_set_of_outputs_and_resume_with_two(tmp
                        capture_output=True, text=True, timeout=300, cwd=ROOT, env=DDP_ENV)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("Starting Training Loop") == 1  # only rank 0 prints
+    assert r.stdout.count("arguments: ") == 1
     assert "x 2 processes" in r.stdout and "[0/1][1/2]" in r.stdout
-    assert r.stderr.count("skipped 1 unreadable") == 1
+    assert r.stderr.count("skipped 1 unreadable") == 1, r.stderr[-3000:]  # said once
+    assert "Traceback" not in r.stderr
     assert sorted(p for p in os.listdir(out) if not p.startswith(".")) == sorted(OUTPUTS)
     c = ckpt(out / "checkpoint.pt")
     assert c["epoch"] == 1 and c["iters"] == 2 and len(c["G_losses"]) == 2 and c["world"] == 2
+    assert len(c["rng"]) == 2  # each process's random state, for an exact resume
     assert not any(k.startswith("module.") for k in c["netG"])  # loads without DDP
     # one process cannot continue a two-process run exactly: refused, saying how
     assert in_process("--resume", out / "checkpoint.pt", "--epochs", 2) == 2
@@ -64,40 +67,53 @@ def test_torchrun_ctrl_c_on_one_rank_stops_every_rank_with_a_loadable_checkpoint
     finally:
         p.kill()
     assert "stopped; checkpoint saved" in rest, rest[-3000:]
-    assert "torchrun --nproc_per_node=2" in rest and "exitcode: 130" in rest
+    hint = rest.split("Continue with: ")[1].splitlines()[0].split()
+    assert hint[0] == "torchrun" and hint[1] == "--nproc_per_node=2", hint
+    assert hint[-2:] == ["--resume", f"{out}/checkpoint.pt"], hint
+    assert "exitcode: 130" in rest or "exitcode  : 130" in rest, rest[-3000:]
     c = ckpt(out / "checkpoint.pt")
     assert c["epoch"] == 1 and c["iters"] > 4 and len(c["G_losses"]) == c["iters"]
 
 
-def test_world_size_without_rank_is_one_error_line(tmp_path, capsys, monkeypatch):
+def test_world_size_without_torchruns_other_variables_is_one_error_line(tmp_path, capsys,
+                                                                          monkeypatch):
     data = make_image_folder(tmp_path / "celeba", n=4, size=40)
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.delenv("RANK", raising=False)
-    assert in_process("--dataroot", data, "--out", tmp_path / "o", "--dry-run") == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "torchrun" in err[0]
+    for env in ({"WORLD_SIZE": "2"}, {"WORLD_SIZE": "2", "RANK": "0"}, {"WORLD_SIZE": "two"}):
+        with monkeypatch.context() as m:
+            for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "LOCAL_RANK"):
+                m.delenv(name, raising=False)
+            for name, value in env.items():
+                m.setenv(name, value)
+            assert in_process("--dataroot", data, "--out", tmp_path / "o", "--dry-run") == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and "torchrun" in err[0], err
+        assert not (tmp_path / "o").exists()
 
 
 DDP_GP_WORKER = """
-import sys, torch, torch.distributed as dist
+import argparse, sys, torch, torch.distributed as dist
 sys.path.insert(0, {root!r})
 import dcgan_celeba as d
 from torch.nn.parallel import DistributedDataParallel as DDP
 dist.init_process_group("gloo")
 rank = dist.get_rank()
-layer_norm = lambda c: torch.nn.GroupNorm(1, c)
+args = argparse.Namespace(loss="wgan-gp", clip_value=0.01, label_smoothing=0.0)
+norm = d.LOSSES["wgan-gp"][3]  # the critic's layer norm
 torch.manual_seed(0)
-netD, ref = d.Discriminator(1, 3, 8, 32, layer_norm), d.Discriminator(1, 3, 8, 32, layer_norm)
+netD, ref = d.Discriminator(1, 3, 8, 32, norm), d.Discriminator(1, 3, 8, 32, norm)
 ref.load_state_dict(netD.state_dict())
 g = torch.Generator().manual_seed(1)
 real, fake = torch.randn(8, 3, 32, 32, generator=g), torch.randn(8, 3, 32, 32, generator=g)
-eps = lambda r: torch.Generator().manual_seed(100 + r)  # each rank's draws for its half
+scaler = torch.amp.GradScaler("cpu", enabled=False)
 ddp, half = DDP(netD), slice(4 * rank, 4 * rank + 4)
-(-ddp(real[half]).mean()).backward()
+_, penalty = d.loss_setup(args, None, ddp, netD, torch.optim.Adam(netD.parameters()), scaler)
+(-ddp(real[half]).mean()).backward()  # the loop's order: real, fake, then the penalty
 ddp(fake[half]).mean().backward()
-d.gradient_penalty(ddp, real[half], fake[half], 10.0, eps(rank)).backward()
+torch.manual_seed(100 + rank)  # each rank's draws for its half
+gp = penalty(real[half], fake[half])
 # one process, the whole batch, the same interpolation points
-e = torch.cat([torch.rand(4, 1, 1, 1, generator=eps(r)) for r in (0, 1)])
+e = torch.cat([torch.rand(4, 1, 1, 1, generator=torch.Generator().manual_seed(100 + r))
+               for r in (0, 1)])
 (-ref(real).mean()).backward()
 ref(fake).mean().backward()
 x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
@@ -105,7 +121,7 @@ grad, = torch.autograd.grad(ref(x_hat).sum(), x_hat, create_graph=True)
 (10.0 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()).backward()
 diff = max((a.grad - b.grad).abs().max().item()
            for a, b in zip(netD.parameters(), ref.parameters()))
-sys.stdout.write(f"maxdiff {{diff}}\\n")  # one write: the two ranks share the pipe
+sys.stdout.write(f"maxdiff {{diff}} gp {{gp.item()}}\\n")  # one write: the ranks share the pipe
 dist.destroy_process_group()
 """
 
@@ -117,7 +133,7 @@ def test_wgan_gp_under_ddp_gives_the_critic_the_single_process_gradients(tmp_pat
     worker.write_text(DDP_GP_WORKER.format(root=ROOT))
     r = subprocess.run([*TORCHRUN, str(worker)], capture_output=True, text=True, timeout=400,
                        env=DDP_ENV)
-    diffs = [float(line.split()[1]) for line in r.stdout.splitlines()
-             if line.startswith("maxdiff")]
-    assert r.returncode == 0 and len(diffs) == 2, r.stderr[-2000:]
-    assert max(diffs) < 1e-4
+    found = [line.split() for line in r.stdout.splitlines() if line.startswith("maxdiff")]
+    assert r.returncode == 0 and len(found) == 2, r.stderr[-2000:]
+    assert max(float(f[1]) for f in found) < 1e-4
+    assert min(float(f[3]) for f in found) > 0  # a penalty was computed and backpropagated

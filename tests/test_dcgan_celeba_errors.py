@@ -1,8 +1,10 @@
 """dcgan_celeba.py: whatever a user passes gives one `error:` line and exit 2 (or just works),
-never a traceback: bad flags and folders, huge sizes, foreign or tampered files, FID without
-its package or weights, a last batch of one image."""
+never a traceback, and a run refused before training leaves no trace: bad flags and folders,
+removed flags, huge numbers, foreign or tampered files (never unpickled), FID without its
+package or weights, a last batch of one image."""
 import io
 import os
+import shutil
 import sys
 import zipfile
 
@@ -14,16 +16,19 @@ import dcgan_celeba
 import helpers
 from helpers import assert_user_error, make_image_folder, script
 
+SMALL = ["--image-size", 32, "--workers", 0, "--ngf", 8, "--ndf", 8]
+
 
 def in_process(*args):
     return helpers.in_process(dcgan_celeba.main, *args)
 
 
-def test_missing_folder_is_one_error_line_without_traceback(tmp_path):
+def test_missing_folder_is_one_error_line_without_traceback_or_trace(tmp_path):
     r = script("dcgan_celeba.py", "--dataroot", tmp_path / "nothing", "--out", tmp_path / "o",
                check=False)
     assert_user_error(r, "img_align_celeba/*.jpg")
     assert r.stdout.startswith("arguments:")
+    assert not (tmp_path / "o").exists()  # a failed run leaves nothing
 
 
 def bad_inputs(tmp):
@@ -33,71 +38,103 @@ def bad_inputs(tmp):
     os.makedirs(tmp / "nothing_useful" / "img_align_celeba")
     (tmp / "nothing_useful" / "img_align_celeba" / "list.txt").write_text("no images")
     (tmp / "garbage.pt").write_bytes(b"garbage")
+    (tmp / "garbage.pt2").write_bytes(b"garbage")
     (tmp / "a_file").write_text("x")
-    data = tmp / "data"
-    return [
+    torch.save({"script": "dcgan_mnist", "args": {}}, tmp / "mnist.pt")
+    data, one = tmp / "data", tmp / "one"
+    make_image_folder(one, n=1, size=40)
+    cases = [
         (["--dataroot", tmp / "empty"], "no images"),
         (["--dataroot", tmp / "nothing_useful"], "img_align_celeba/*.jpg"),
         (["--dataroot", tmp / "zipped"], "unzip"),
         (["--dataroot", tmp / "zipped" / "img_align_celeba.zip"], "unzip"),
-        (["--image-size", 48], "power of two"),
+        (["--dataroot", one, "--batch-size", 4], "fewer than one --batch-size"),
+        (["--image-size", 48], "--image-size"),
         (["--image-size", 512], "--image-size"),
-        (["--ngpu", 2], "--ngpu"),
         (["--nc", 4], "--nc"),
         (["--nc", 2], "--nc"),
         (["--batch-size", 0], "--batch-size"),
         (["--batch-size", 1], "--batch-size"),
         (["--lr", "nan"], "--lr"),
         (["--lr", "3.5e38"], "--lr"),
+        (["--lr-d", "-1"], "--lr-d"),
         (["--seed", 2**64], "--seed"),
         (["--seed", -1], "--seed"),
         (["--ngf", "1e6"], "--ngf"),
         (["--ndf", 129], "--ndf"),
         (["--nz", "1e8"], "--nz"),
+        (["--batch-size", "1e9"], "--batch-size"),
+        (["--workers", "1e6"], "--workers"),
+        (["--net-capacity", "1e6"], "--net-capacity"),
+        (["--d-updates", "1e9"], "--d-updates"),
+        (["--log-every", "1e20"], "--log-every"),
+        (["--checkpoint-every", "1e20"], "--checkpoint-every"),
         (["--num-samples", "1e9"], "--num-samples"),
-        (["--interpolate", "1e8"], "--interpolate"),
         (["--epochs", "1e9"], "--epochs"),
         (["--fid", "1e9"], "--fid"),
-        (["--resume", tmp / "garbage.pt"], "cannot load checkpoint"),
+        (["--time-budget", 0], "--time-budget"),
+        (["--time-budget", "1e300"], "--time-budget"),
+        (["--beta2", 1], "[0, 1)"),
+        (["--beta2", "-0.1"], "[0, 1)"),
+        (["--beta1", 1], "[0, 1)"),
+        (["--label-smoothing", 1], "[0, 1)"),
+        (["--resume", tmp / "garbage.pt"], "cannot load"),
         (["--resume", tmp / "missing.pt"], "does not exist"),
-        (["--generate", tmp / "missing.pt2"], "does not exist"),
-        (["--generate", tmp / "garbage.pt"], "not a generator exported by dcgan_celeba"),
-        (["--save-images", tmp / "x"], "--generate"),
+        (["--resume", tmp / "mnist.pt"], "dcgan_mnist"),
+        (["--generate", tmp / "missing.pt"], "does not exist"),
+        (["--generate", tmp / "garbage.pt"], "cannot load"),
+        (["--generate", tmp / "garbage.pt2"], "generator_weights.pt"),
+        (["--generate", tmp / "mnist.pt"], "dcgan_mnist"),
         (["--amp", "fp16", "--dataroot", data], "--amp bf16"),
         (["--amp", "fp32"], "--amp"),
-        (["--sync-bn", "--dataroot", data], "torchrun"),
+        (["--device", "cuda", "--dataroot", data], "--device cpu"),
         (["--out", tmp / "a_file", "--dataroot", data], "existing file"),
         (["--arch", "encoder-decoder", "--image-size", 32], "--image-size 64"),
         (["--arch", "stylegan"], "--arch"),
         (["--loss", "wgan-lp"], "--loss"),
         (["--clip-value", 0], "--clip-value"),
-        (["--filter-size", 4], "odd"),
-        (["--label-smoothing", 1], "[0, 1)"),
+        (["--filter-size", 4], "--filter-size"),
         (["--label-smoothing", 0.1, "--loss", "hinge"], "--loss bce"),
-        (["--fid-every", 1], "--fid N"),
-        (["--time-budget", 0], "--time-budget"),
-        (["--fid", 4, "--fid-weights", tmp / "missing.pth", "--dataroot", data],
-         "does not exist"),
+        (["--ngpu", 2], "--ngpu"),
     ]
+    # flags the redesign removed are refused by name, not silently ignored
+    for gone in (["--hflip"], ["--num-load", 5], ["--sync-bn"], ["--gp-weight", 10],
+                 ["--noise", "uniform"], ["--cache"], ["--cache-dir", tmp],
+                 ["--save-images", tmp / "x"], ["--interpolate", 5], ["--progress-every", 5]):
+        cases.append((gone, gone[0]))
+    if torch.cuda.is_available():  # --device cuda and --amp fp16 then work
+        cases = [c for c in cases if c[1] not in ("--device cpu", "--amp bf16")]
+    return cases
 
 
-def test_bad_input_is_a_clear_error(tmp_path, capsys):
+def test_bad_input_is_one_clear_error_line_and_leaves_no_trace(tmp_path, capsys):
     make_image_folder(tmp_path / "data", n=2, size=40)
+    wrong = []  # every case is tried: the message names all that fail
     for args, message in bad_inputs(tmp_path):
-        assert in_process("--out", tmp_path / "o", "--workers", 0, *args) == 2, args
+        status = in_process("--out", tmp_path / "o", "--workers", 0, *args)
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("error:") and message in err[0], (args, err)
+        errors = [line for line in err if line.startswith("error:")]
+        left = sorted(os.listdir(tmp_path / "o")) if (tmp_path / "o").exists() else None
+        if status != 2 or len(errors) != 1 or message not in errors[0] or left is not None \
+                or any("Traceback" in line for line in err):
+            wrong.append((args, status, err[-3:], f"left in --out: {left}"))
+        shutil.rmtree(tmp_path / "o", ignore_errors=True)
+    assert not wrong, "\n".join(map(str, wrong))
 
 
-def test_all_images_corrupt_is_an_error_not_a_crash(tmp_path, capsys):
+@pytest.mark.parametrize("flag", ["--decode-once", "--no-decode-once"])
+def test_all_images_corrupt_is_an_error_not_a_crash(tmp_path, capsys, flag):
     folder = tmp_path / "bad"
     os.makedirs(folder)
     for i in range(3):
         (folder / f"{i}.jpg").write_bytes(b"nope")
-    for cache in ("--cache", "--no-cache"):
-        assert in_process("--dataroot", folder, "--out", tmp_path / cache, "--workers", 0,
-                          "--dry-run", cache) == 2
-        assert "could be read" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert in_process("--dataroot", folder, "--out", out, *SMALL, "--dry-run", flag) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert "read" in errors[0], errors  # says the files cannot be read
+    assert not out.exists()
 
 
 def test_a_last_batch_of_one_image_is_dropped_not_a_crash(tmp_path, capsys):
@@ -106,71 +143,113 @@ def test_a_last_batch_of_one_image_is_dropped_not_a_crash(tmp_path, capsys):
     out = tmp_path / "o"
     assert in_process("--dataroot", data, "--out", out, "--arch", "encoder-decoder",
                       "--net-capacity", 4, "--batch-size", 4, "--workers", 0, "--epochs", 1,
-                      "--no-cache", "--seed", "2e15") == 0
-    assert "1 batches of 4" in capsys.readouterr().out
+                      "--seed", "2e15") == 0
+    assert "dataset: 5 images, 1 batches of 4" in capsys.readouterr().out
 
 
-def exported(tmp_path, script_name, settings, module=None):
-    path = tmp_path / f"{script_name}.pt2"
-    module = module or torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 4))
-    common.export_generator(module, (torch.randn(2, 4),), path, script_name, settings)
+def weights_file(folder, script_name, settings, state=None):
+    folder.mkdir(exist_ok=True)
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 4))
+    common.save_generator(module, (torch.randn(2, 4),), str(folder), script_name, settings)
+    path = folder / "generator_weights.pt"
+    if state is not None:
+        saved = torch.load(path, weights_only=True)
+        torch.save(dict(saved, state_dict=state), path)
     return path
 
 
-def test_generate_refuses_another_scripts_generator_and_tampered_settings(tmp_path, capsys):
-    other = exported(tmp_path, "dcgan_mnist", {"nz": 4})
+def test_generate_refuses_another_scripts_file_and_tampered_settings(tmp_path, capsys):
+    other = weights_file(tmp_path / "mnist", "dcgan_mnist", {"nz": 4})
     assert in_process("--generate", other, "--out", tmp_path / "g") == 2
     assert "dcgan_mnist" in capsys.readouterr().err
-    settings = {"arch": "dcgan", "nz": 100, "ngf": 10**6, "nc": 3, "image_size": 64,
-                "net_capacity": 16, "filter_size": 5, "noise": "normal"}
-    huge = exported(tmp_path, "dcgan_celeba", settings)
-    assert in_process("--generate", huge, "--out", tmp_path / "g") == 2
-    assert "cannot build" in capsys.readouterr().err
-    wrong = exported(tmp_path, "dcgan_celeba", dict(settings, ngf=8))  # weights do not fit
+    settings = {"arch": "dcgan", "nz": 100, "ngf": 8, "nc": 3, "image_size": 32,
+                "net_capacity": 16, "filter_size": 5}
+    good = dcgan_celeba.Generator(1, 100, 8, 3, 32).state_dict()
+    for name, bad in [("huge", dict(settings, ngf=10**6)), ("sizes", dict(settings, nz=-1)),
+                      ("image", dict(settings, image_size=48)),
+                      ("arch", dict(settings, arch="stylegan")),
+                      ("type", dict(settings, ngf=[8])),
+                      ("missing", {k: v for k, v in settings.items() if k != "nz"})]:
+        path = weights_file(tmp_path / name, "dcgan_celeba", bad, good)
+        assert in_process("--generate", path, "--out", tmp_path / "g") == 2, name
+        assert "cannot build" in capsys.readouterr().err, name
+    wrong = weights_file(tmp_path / "wrong", "dcgan_celeba", settings)  # weights do not fit
     assert in_process("--generate", wrong, "--out", tmp_path / "g") == 2
     assert "cannot build" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()  # refused: nothing written
+    fine = weights_file(tmp_path / "fine", "dcgan_celeba", settings, good)
+    assert in_process("--generate", fine, "--out", tmp_path / "g", "--num-samples", 4) == 0
+    assert (tmp_path / "g" / "generated.png").is_file()
 
 
-def test_generate_never_unpickles_a_tampered_archive(tmp_path, capsys):
+class Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_generate_never_unpickles_a_tampered_file(tmp_path, capsys):
     data = make_image_folder(tmp_path / "celeba", n=4, size=40)
     out = tmp_path / "o"
-    assert in_process("--dataroot", data, "--out", out, "--image-size", 32, "--ngf", 8,
-                      "--ndf", 8, "--batch-size", 4, "--workers", 0, "--dry-run") == 0
+    assert in_process("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
+                      "--dry-run") == 0
     marker = tmp_path / "pwned"
+    # a weights file and a checkpoint with an object inside that runs code when unpickled
+    for name in ("generator_weights.pt", "checkpoint.pt"):
+        saved = torch.load(out / name, weights_only=True)
+        saved["settings" if "settings" in saved else "args"]["nz"] = Evil(marker)
+        torch.save(saved, tmp_path / name)
+        capsys.readouterr()
+        assert in_process("--generate", tmp_path / name, "--out", tmp_path / "g") == 2
+        assert "cannot load" in capsys.readouterr().err
+        assert in_process("--resume", tmp_path / name) == 2
+        assert "cannot load" in capsys.readouterr().err
+    # the exported program's sample inputs swapped for such an object: never loaded at all
     payload = io.BytesIO()
-    torch.save(type("Evil", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}",))})(),
-               payload)
+    torch.save(Evil(marker), payload)
     tampered = tmp_path / "tampered.pt2"
     with zipfile.ZipFile(out / "generator.pt2") as src, zipfile.ZipFile(tampered, "w") as dst:
         for item in src.infolist():
             blob = src.read(item)
-            if item.filename.endswith("sample_inputs/model.pt"):
+            if item.filename.endswith(".pt") or "sample_inputs" in item.filename:
                 blob = payload.getvalue()
             dst.writestr(item, blob)
-    capsys.readouterr()
-    assert in_process("--generate", tampered, "--out", tmp_path / "g", "--num-samples", 4) == 0
+    assert in_process("--generate", tampered, "--out", tmp_path / "g") == 2
+    assert "generator_weights.pt" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "g").exists()
+    # the untouched files work
+    assert in_process("--generate", out / "generator_weights.pt", "--out", tmp_path / "g",
+                      "--num-samples", 4) == 0
     assert not marker.exists() and (tmp_path / "g" / "generated.png").is_file()
-    assert in_process("--generate", out / "generator.pt2", "--out", tmp_path / "g2",
-                      "--save-images", out / "metrics.csv") == 2  # an existing file
-    assert "existing file" in capsys.readouterr().err
 
 
 def test_fid_errors_missing_package_offline_and_bad_weights_are_one_line(tmp_path, monkeypatch,
                                                                           capsys):
     data = make_image_folder(tmp_path / "celeba", n=4, size=40)
-    flags = ["--dataroot", data, "--image-size", 32, "--workers", 0, "--dry-run", "--fid", 4,
-             "--out", tmp_path / "o"]
+    out = tmp_path / "o"
+    flags = ["--dataroot", data, *SMALL, "--batch-size", 4, "--dry-run", "--fid", 4,
+             "--out", out]
     with monkeypatch.context() as m:
         m.setitem(sys.modules, "torch_fidelity", None)  # as if not installed
-        m.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", None)
         assert in_process(*flags) == 2
-        assert "pip install -r requirements-fid.txt" in capsys.readouterr().err
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and "pip install -r requirements-fid.txt" in error[0], error
+        assert not out.exists()  # refused before training
     pytest.importorskip("torch_fidelity", reason="torch-fidelity is optional "
                         "(requirements-fid.txt)")
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no weights cached
+    for bad in (tmp_path / "missing.pth", tmp_path / "bad.pth"):
+        (tmp_path / "bad.pth").write_bytes(b"not a state dict")
+        assert in_process(*flags, "--fid-weights", bad) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and error[0].startswith("error:") and "--fid-weights" in error[0]
+        assert not out.exists()  # refused before training
+    # offline, with no weights cached: torch-fidelity cannot download them, one line says how
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
     assert in_process(*flags) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--fid-weights" in err[-1]
-    (tmp_path / "bad.pth").write_bytes(b"not a state dict")
-    assert in_process(*flags, "--fid-weights", tmp_path / "bad.pth") == 2
-    assert "not torch-fidelity's Inception weights" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--fid-weights" in errors[0] and "Traceback" not in err, err
