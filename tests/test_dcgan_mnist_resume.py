@@ -26,8 +26,9 @@ def test_ctrl_c_anywhere_then_resume_alone_equals_one_run(tmp_path):
     root = make_mnist(tmp_path / "data", n=64)
     flags = ["--dataroot", root, "--subset", 48, "--batch-size", 8, "--epochs", 3,
              "--eval", "--eval-samples", 100, "--conditional", "--log-every", 1]
-    script("dcgan_mnist.py", *flags, "--out", tmp_path / "whole")
-    p = start("dcgan_mnist.py", *flags, "--out", tmp_path / "cut")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    script("dcgan_mnist.py", *flags, "--out", tmp_path / "whole", env=env)
+    p = start("dcgan_mnist.py", *flags, "--out", tmp_path / "cut", env=env)
     for line in p.stdout:  # Ctrl-C (to the whole process group) early in the first epoch
         if line.startswith("| 001 / 006"):
             os.killpg(p.pid, signal.SIGINT)
@@ -37,7 +38,8 @@ def test_ctrl_c_anywhere_then_resume_alone_equals_one_run(tmp_path):
     assert "Traceback" not in err and "--resume" in err
     cut = tmp_path / "cut"
     assert torch.load(cut / "checkpoint.pt", weights_only=True)["iterations"] < 18
-    script("dcgan_mnist.py", "--resume", cut / "checkpoint.pt")  # alone: its data, subset, out
+    p = script("dcgan_mnist.py", "--resume", cut / "checkpoint.pt", env=env)  # alone
+    assert "quality classifier: reused" in p.stdout  # trained once, by the first run
     assert_same(weights(tmp_path / "whole"), weights(cut))
     quality = [r for r in rows(cut / "metrics.csv") if r["frechet"]]
     assert [r["epoch"] for r in quality] == ["1", "2", "3"]

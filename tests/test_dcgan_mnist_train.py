@@ -1,21 +1,41 @@
-"""dcgan_mnist.py trains as the tutorials do and writes what it promises: the PNG-folder
-tutorial's ImageFolder path, conditional labels, honest metrics and figures, --generate."""
+"""dcgan_mnist.py trains as the tutorials do and writes what it promises: conditional labels,
+honest metrics and figures, --generate; the PNG-folder tutorial's ImageFolder path; a quality
+reference that covers every class of a folder; nothing written into --dataroot."""
 import os
 
+import numpy as np
 import torch
 from PIL import Image
 
-from helpers import make_mnist, rows, script
+import common
+import dcgan_mnist
+from helpers import in_process, make_mnist, rows, script
+
+WARNINGS = {"PYTHONWARNINGS": "default::DeprecationWarning"}
+
+
+def digit_folder(root, per_class, size=28):
+    """A 10-class PNG folder (as mnist_png/training) of digit-like images in class order: a bar
+    whose column is the class, on noise."""
+    rng = np.random.default_rng(0)
+    for c in range(10):
+        os.makedirs(root / str(c), exist_ok=True)
+        for k in range(per_class):
+            img = rng.integers(0, 40, size=(size, size)).astype(np.uint8)
+            img[4:24, 3 + 2 * c:5 + 2 * c] = 255
+            Image.fromarray(img).save(root / str(c) / f"{k:04d}.png")
+    return root
 
 
 def test_conditional_run_metrics_figures_and_generate(tmp_path):
     root = make_mnist(tmp_path / "data", n=64)
-    out = tmp_path / "run"
+    out, cache = tmp_path / "run", tmp_path / "cache"
     p = script("dcgan_mnist.py", "--dataroot", root, "--conditional", "--epochs", 2,
                "--batch-size", 16, "--log-every", 2, "--eval-samples", 200, "--g-updates", 2,
-               "--out", out)
-    assert "training the quality classifier" in p.stdout and "Frechet" in p.stdout
-    assert "-0.00" not in p.stdout and " inf" not in p.stdout
+               "--out", out, env={"XDG_CACHE_HOME": str(cache), **WARNINGS})
+    assert "DeprecationWarning" not in p.stderr, p.stderr[-2000:]
+    assert p.stdout.count(str(cache / "gan-examples")) == 1  # the cache path, named once
+    assert "ratio = most / least" in p.stdout and "-0.00" not in p.stdout
     table = rows(out / "metrics.csv")
     losses = [r for r in table if r["g_loss"]]
     assert [int(r["iteration"]) for r in losses] == [0, 2, 4, 6, 7]  # iterations, not records
@@ -24,44 +44,64 @@ def test_conditional_run_metrics_figures_and_generate(tmp_path):
     assert all(float(r["frechet"]) >= 0 and r["label_accuracy"] for r in quality)
     for name in ("losses.png", "fake_samples.png", "progress.gif", "real_vs_fake.png"):
         assert (out / name).stat().st_size > 0
+    assert sorted(os.listdir(root)) == ["MNIST"]  # nothing written into --dataroot
     program = torch.export.load(str(out / "generator.pt2")).module()
     images = program(torch.randn(3, 100), torch.tensor([0, 1, 2]))
     assert images.shape == (3, 1, 28, 28) and images.abs().max() <= 1
-    script("dcgan_mnist.py", "--generate", out / "generator.pt2", "--label", 7,
-           "--num-samples", 5, "--out", tmp_path / "gen")
-    assert (tmp_path / "gen" / "generated.png").stat().st_size > 0
+    # The saved generator's batch-norm statistics are those of its own weights (a few
+    # iterations' running statistics are mostly their initial values, and the average of G
+    # never had its own): eval-mode samples match what its weights draw in train mode.
+    saved = common.load_checkpoint(str(out / "generator_weights.pt"), "dcgan_mnist")
+    g = dcgan_mnist.build_generator(saved["settings"])
+    g.load_state_dict(saved["state_dict"])
+    z, want = torch.randn(500, 100, generator=torch.Generator().manual_seed(1)), \
+        torch.arange(500) % 10
+    with torch.no_grad():
+        gap = (g.eval()(z, want) - g.train()(z, want)).abs().mean().item()
+    assert gap < 0.05, gap
+    for source in ("generator_weights.pt", "checkpoint.pt"):
+        assert in_process(dcgan_mnist.main, "--generate", out / source, "--label", 7,
+                          "--num-samples", 5, "--out", tmp_path / source) == 0
+        assert (tmp_path / source / "generated.png").stat().st_size > 0
 
 
 def test_png_folder_tutorial_path_skips_broken_files(tmp_path):
     root = tmp_path / "mnist_png" / "training"
     for i in range(20):
         os.makedirs(root / str(i % 2), exist_ok=True)
-        Image.new("RGB", (28, 28), (i * 10, i * 10, i * 10)).save(root / str(i % 2) / f"{i}.png")
+        Image.new("RGB", (32, 32), (i * 10, i * 10, i * 10)).save(root / str(i % 2) / f"{i}.png")
     (root / "1" / "broken.png").write_bytes(b"not a png")
     p = script("dcgan_mnist.py", "--dataset", "folder", "--dataroot", root, "--tutorial",
                "--arch", "dropout", "--no-batchnorm", "--batch-size", 4, "--epochs", 1,
                "--no-eval", "--workers", 1, "--out", tmp_path / "run")
     assert "Epoch 1; Elapsed time = " in p.stdout and "Epoch : | 001 / 001 |" in p.stdout
-    assert "skipped 1 unreadable" in p.stderr
-    assert "--no-decode-once" in p.stdout.splitlines()[0]  # --tutorial: files every epoch
+    assert "skipped 1 unreadable" in p.stderr and "broken.png" in p.stderr
+    first = p.stdout.splitlines()[0]
+    assert "--no-decode-once" in first  # --tutorial: the files decoded every epoch
+    assert "--download" not in first and "--eval-samples" not in first  # flags that act only
     assert (tmp_path / "run" / "generator.pt2").is_file()
 
 
-def test_samples_use_batchnorm_statistics_of_their_own_weights(tmp_path):
-    """After a few iterations G's running statistics are mostly their initial values and belong
-    to older weights (and the moving average of G never had its own): the export's must be
-    those of its weights, so that eval-mode samples match what those weights draw in train mode
-    (batch statistics) instead of a washed-out picture."""
-    import dcgan_mnist
-    from common import load_generator
-    root = make_mnist(tmp_path / "data", n=64)
-    out = tmp_path / "run"
-    script("dcgan_mnist.py", "--dataroot", root, "--epochs", 1, "--batch-size", 16,
-           "--no-eval", "--out", out)
-    state, settings = load_generator(str(out / "generator.pt2"), "dcgan_mnist")
-    g = dcgan_mnist.build_generator(settings)
-    g.load_state_dict(state)
-    z = torch.randn(512, 100, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        gap = (g.eval()(z) - g.train()(z)).abs().mean().item()
-    assert gap < 0.05, gap
+def test_quality_reference_covers_every_class_of_a_folder(tmp_path):
+    """The real-vs-real reference is drawn across the classes (a seeded stratified split): on
+    a folder in class order it sees all 10 digits, evenly, and a small Frechet distance; the
+    classifier is cached in the user cache folder, not in --dataroot."""
+    root = digit_folder(tmp_path / "png", per_class=30)
+    p = script("dcgan_mnist.py", "--dataset", "folder", "--dataroot", root, "--dry-run",
+               "--eval", "--eval-samples", 100, "--out", tmp_path / "a",
+               env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    line = next(x for x in p.stdout.splitlines() if x.startswith("real images: "))
+    assert line.startswith("real images: classes 10/10, ratio "), line
+    ratio, frechet = float(line.split("ratio ")[1].split(",")[0]), float(line.split()[-1])
+    assert ratio <= 1.5 and frechet < 5, line
+    assert "trained; cached in " + str(tmp_path / "cache" / "gan-examples") in p.stdout
+    assert sorted(os.listdir(root)) == [str(c) for c in range(10)]  # nothing in --dataroot
+
+
+def test_stratified_halves_hold_every_class_in_its_share():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)  # in class order, as folders are
+    fit, held_out = dcgan_mnist.stratified_halves(labels)
+    assert len(set(fit.tolist()) | set(held_out.tolist())) == 100
+    for half in (fit, held_out):
+        assert torch.bincount(labels[half]).tolist() == [25, 15, 10]
+        assert torch.bincount(labels[half[:10]], minlength=3).tolist() == [5, 3, 2]  # prefix
