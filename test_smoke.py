@@ -1,6 +1,6 @@
 """One smoke test over all five scripts, as a new user first meets them: a dry run writes its
-files, the exported generator loads without the script, `--generate` reads it back, and bad
-input is one `error:` line. CPU only, no network, everything under tmp_path; deeper tests are
+files, the exported generator loads without the script, `--generate` reads its weights file,
+and bad input is one `error:` line that leaves no trace. CPU only, no network, everything under tmp_path; deeper tests are
 in tests/."""
 import os
 import sys
@@ -46,6 +46,7 @@ def test_script_runs_exports_generates_and_refuses_bad_input(name, tmp_path):
 
     assert_user_error(script(name, *flags, "--seed", str(2**64), "--out", tmp_path / "bad",
                              env=env, check=False), "--seed")
+    assert not (tmp_path / "bad").exists()  # a failed run leaves no trace
     if name == "pggan_hub.py":  # draws from a hub model: nothing to export or read back
         return
 
@@ -56,14 +57,19 @@ def test_script_runs_exports_generates_and_refuses_bad_input(name, tmp_path):
     samples = program.module()(torch.randn(3, *example.shape[1:]))
     assert samples.shape[0] == 3 and torch.isfinite(samples).all()
 
-    # --generate reads it back (safely, into the script's own network) and trains nothing.
-    script(name, "--generate", out / "generator.pt2", "--num-samples", 4,
+    # --generate reads its weights file (torch.load(weights_only=True): no code runs) into the
+    # script's own network, and trains nothing.
+    assert {"generator.pt2", "generator_weights.pt"} <= set(os.listdir(out))
+    script(name, "--generate", out / "generator_weights.pt", "--num-samples", 4,
            "--out", tmp_path / "gen")
     assert (tmp_path / "gen" / "generated.png").stat().st_size > 0
     assert not (tmp_path / "gen" / "checkpoint.pt").exists()
 
-    # ...and refuses another script's generator with one line that says which script it is.
-    other = common.export_generator(torch.nn.Linear(2, 2), (torch.randn(2, 2),),
-                                    str(tmp_path / "other.pt2"), "other_gan", {})
-    assert_user_error(script(name, "--generate", other, "--out", tmp_path / "gen2",
-                             check=False), "other_gan.py")
+    # Given the .pt2 program, or another script's weights, it says which file to pass.
+    assert_user_error(script(name, "--generate", out / "generator.pt2", "--out", tmp_path / "g1",
+                             check=False), "generator_weights.pt")
+    common.save_generator(torch.nn.Linear(2, 2), (torch.randn(2, 2),), str(tmp_path), "other_gan",
+                          {})
+    assert_user_error(script(name, "--generate", tmp_path / "generator_weights.pt",
+                             "--out", tmp_path / "g2", check=False), "other_gan.py")
+    assert not (tmp_path / "g1").exists() and not (tmp_path / "g2").exists()  # no trace

@@ -64,7 +64,6 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT]
-from common import frechet_distance, gaussian_stats  # noqa: E402
 import fid_inception  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "dcgan_celeba.py")
@@ -80,6 +79,20 @@ SETTINGS = {  # name -> the flags that make it (all runs add --dataroot, --image
     # downscaled to --image-size for FID, so every setting meets the same real images)
     "keras": ["--arch", "encoder-decoder", "--image-size", "64"],
 }
+
+
+def gaussian_stats(features):
+    """Mean and covariance (float64) of (N, D) features."""
+    x = np.asarray(features, dtype=np.float64)
+    return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    """FID's formula, by torch-fidelity's own code (pip install -r requirements-fid.txt)."""
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+    return float(fid_statistics_to_metric({"mu": mu1, "sigma": sigma1},
+                                          {"mu": mu2, "sigma": sigma2},
+                                          verbose=False)["frechet_inception_distance"])
 
 
 # -- prepare: the Fashion-MNIST folder -----------------------------------------------------------
@@ -291,25 +304,30 @@ def train(args, flags, out, budget_flags, log_path):
 
 
 def generated_features(args, out, net, chunk=1000):
-    """Features of N images from OUT/generator.pt2, written by the script's own --generate in
-    calls of at most `chunk` images (its --num-samples is capped), each with its own --seed
-    (10000, 10001, ...: the same noise for every setting)."""
+    """Features of N images from OUT/generator_weights.pt, drawn by the script's own --generate
+    (its generated.pt) in calls of at most `chunk` images, each with its own --seed (10000,
+    10001, ...: the same noise for every setting); larger images are downscaled (antialiased)
+    to --image-size, so that every setting meets the same real images."""
     gen_out = out + "-generate"  # its own --out: the training run's folder stays untouched
-    shutil.rmtree(gen_out, ignore_errors=True)
     images = []
     for k, start in enumerate(range(0, args.n, chunk)):
-        folder = os.path.join(gen_out, f"samples{k}")
-        cmd = [sys.executable, args.script, "--generate", os.path.join(out, "generator.pt2"),
-               "--num-samples", str(min(chunk, args.n - start)), "--save-images", folder,
-               "--out", gen_out, "--seed", str(10000 + k)]
+        shutil.rmtree(gen_out, ignore_errors=True)
+        cmd = [sys.executable, args.script, "--generate",
+               os.path.join(out, "generator_weights.pt"), "--seed", str(10000 + k),
+               "--num-samples", str(min(chunk, args.n - start)), "--out", gen_out]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode:
             print("  | " + (p.stdout + p.stderr).strip().replace("\n", "\n  | ")[-2000:])
             return None
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".png"))
-        images.append(load_folder(folder, names, args.image_size))
-    if not args.keep_samples:
-        shutil.rmtree(gen_out)
+        x = torch.load(os.path.join(gen_out, "generated.pt"), weights_only=True).float()
+        if x.shape[-1] != args.image_size:
+            x = torch.nn.functional.interpolate(x, size=args.image_size, mode="bilinear",
+                                                antialias=True)
+        x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        images.append(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
+        if k == 0 and (args.keep_samples or getattr(args, "docs", False)):
+            shutil.copytree(gen_out, out + "-samples", dirs_exist_ok=True)
+    shutil.rmtree(gen_out, ignore_errors=True)
     images = torch.cat(images)
     return fid_inception.features(net, images, label=f"{len(images)} generated")
 
@@ -345,19 +363,6 @@ def run(args):
               f"{args.epochs or 1} instead (not equal wall time)")
         budget = ["--epochs", str(args.epochs or 1)]
     os.makedirs(args.work, exist_ok=True)
-    seen = set()  # one --dry-run per cache (size, image count) builds it outside the budgets
-    warm_up = "--cache" in help_text and "--dry-run" in help_text and not args.skip_training
-    for name in args.settings if warm_up else []:
-        key = (train_size(name, args), "encoder-decoder" in SETTINGS[name])  # NUM_LOAD
-        if "--tutorial" in SETTINGS[name] or key in seen:  # the tutorial reads files: no cache
-            continue
-        seen.add(key)
-        print(f"\n== warm-up: a --dry-run of {name} builds its image cache outside the timed "
-              f"runs")
-        warm = os.path.join(args.work, f"warmup-{name}")
-        shutil.rmtree(warm, ignore_errors=True)
-        train(args, SETTINGS[name] + ["--dry-run"], warm, [],
-              os.path.join(args.work, "warmup.log"))
     net = mu_r = sigma_r = None
     if not args.skip_fid:
         net = fid_inception.load_inception(device=DEVICE)
@@ -375,7 +380,7 @@ def run(args):
             flags, run_budget = SETTINGS[name] + ["--seed", str(seed)], shlex.join(budget)
             if args.skip_training:
                 old = trained.get((name, str(seed)))
-                if not old or not os.path.exists(os.path.join(out, "generator.pt2")):
+                if not old or not os.path.exists(os.path.join(out, "generator_weights.pt")):
                     print(f"== {name} seed {seed}: no finished training run in {out}; skipped")
                     continue
                 code, wall, run_budget = 0, float(old["wall_s"]), old["budget"]
@@ -390,7 +395,7 @@ def run(args):
                 code, wall = train(args, flags, out, budget, log)
             iters, ips = last_metrics(out)
             fid = ""
-            if code == 0 and os.path.exists(os.path.join(out, "generator.pt2")) \
+            if code == 0 and os.path.exists(os.path.join(out, "generator_weights.pt")) \
                     and not args.skip_fid:
                 feats = generated_features(args, out, net)
                 if feats is not None:
@@ -404,7 +409,7 @@ def run(args):
             print(f"== {name} seed {seed}: exit {code}, {wall:.0f} s, {iters} iterations, "
                   f"{ips} images/s, FID {fid}", flush=True)
             if args.docs and seed == args.seeds[0] and code == 0:
-                grid = os.path.join(out, "fake_samples.png")
+                grid = os.path.join(out + "-samples", "generated.png")
                 if os.path.exists(grid):
                     shutil.copy(grid, os.path.join(ROOT, "docs", f"celeba_fashion_{name}.png"))
     print(f"\nFID of {args.n} generated vs {args.n} real Fashion-MNIST images "
@@ -513,7 +518,8 @@ def main():
                        help="folder of the real statistics (default: --folder)")
         q.add_argument("--seeds", type=int, nargs="+", default=[999], help="--seed values")
         q.add_argument("--extra", default="", help="more flags for every training run")
-        q.add_argument("--keep-samples", action="store_true", help="keep the generated PNGs")
+        q.add_argument("--keep-samples", action="store_true",
+                       help="keep the first --generate call's files in OUT-samples/")
         q.add_argument("--verbose", action="store_true", help="echo every line of the runs")
     pr_run = sub.choices["run"]
     pr_run.add_argument("--minutes", type=float, default=3.0,
