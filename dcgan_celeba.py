@@ -37,6 +37,7 @@ import torchvision.datasets as dset
 import torchvision.transforms as transforms
 import torchvision.utils as vutils
 from PIL import Image
+from torch.optim.swa_utils import AveragedModel
 
 from common import (ArgumentParser, atomic_save, command_line, fail, ignore_signals, int_range,
                     load_checkpoint, parse, pick_device, positive_float, positive_int,
@@ -44,7 +45,7 @@ from common import (ArgumentParser, atomic_save, command_line, fail, ignore_sign
 
 SCRIPT = "dcgan_celeba"
 # --tutorial: the tutorial's values, and none of the additions that change results or speed
-TUTORIAL = dict(batch_size=128, lr=0.0002, lr_d=None, beta1=0.5, amp="off",
+TUTORIAL = dict(batch_size=128, lr=0.0002, lr_d=None, beta1=0.5, ema=0.0, amp="off",
                 decode_once=False, channels_last=False)
 MAY_CHANGE = {"epochs", "time_budget", "log_every", "sample_every", "checkpoint_every", "device",
               "workers", "fid", "fid_weights", "decode_once"}  # with --resume
@@ -55,32 +56,27 @@ def parse_args(argv=None):
     """The tutorial's inputs as flags, its comments as help; more_flags() adds the rest."""
     p = ArgumentParser(prog="dcgan_celeba.py", description="The PyTorch DCGAN tutorial on CelebA "
                        "faces (or any folder of images), plus advanced topics; resumable.")
-    t = p.add_argument_group("the tutorial's inputs")
-    t.add_argument("--tutorial", action="store_true", help="the tutorial's settings: "
-                   "--batch-size 128 --lr 0.0002 --beta1 0.5 --amp off --no-decode-once "
-                   "--no-channels-last. Still different: D's logits go to BCEWithLogitsLoss (the "
-                   "same loss), samples come from G's sampling copy")
-    t.add_argument("--dataroot", default="data/celeba", help="Root directory for dataset")
-    t.add_argument("--workers", type=int_range(0, 64), default=2,
-                   help="Number of workers for dataloader")
-    t.add_argument("--batch-size", type=int_range(2, 4096), default=128,
-                   help="Batch size during training (under torchrun: of all processes)")
-    t.add_argument("--image-size", type=int, choices=[32, 64, 128, 256], default=64,
-                   help="Spatial size of training images")
-    t.add_argument("--nc", type=int, choices=[1, 3], default=3,
-                   help="Number of channels in the training images. For color images this is 3")
-    t.add_argument("--nz", type=int_range(1, 1024), default=100, help="Size of z latent vector")
-    t.add_argument("--ngf", type=int_range(1, 128), default=64,
-                   help="Size of feature maps in generator")
-    t.add_argument("--ndf", type=int_range(1, 128), default=64,
-                   help="Size of feature maps in discriminator")
-    t.add_argument("--epochs", type=int_range(1, 100000), default=5,
-                   help="Number of training epochs")
-    t.add_argument("--lr", type=positive_float, default=0.0002,
-                   help="Learning rate for optimizers (G's, and D's unless --lr-d)")
-    t.add_argument("--beta1", type=unit_interval, default=0.5,
-                   help="Beta1 hyperparam for Adam optimizers")
-    t.add_argument("--seed", type=seed_int, default=999, help="manualSeed")
+    add = p.add_argument_group("the tutorial's inputs").add_argument
+    add("--tutorial", action="store_true", help="the tutorial's settings: --batch-size 128 "
+        "--lr 0.0002 --beta1 0.5 --ema 0 --amp off --no-decode-once --no-channels-last. Still "
+        "different: D's logits go to BCEWithLogitsLoss (the same loss), samples come from G's "
+        "sampling copy")
+    add("--dataroot", default="data/celeba", help="Root directory for dataset")
+    add("--workers", type=int_range(0, 64), default=2, help="Number of workers for dataloader")
+    add("--batch-size", type=int_range(2, 4096), default=64, help="Batch size during training "
+        "(the tutorial's: 128; under torchrun: the total)")
+    add("--image-size", type=int, choices=[32, 64, 128, 256], default=64,
+        help="Spatial size of training images")
+    add("--nc", type=int, choices=[1, 3], default=3,
+        help="Number of channels in the training images. For color images this is 3")
+    add("--nz", type=int_range(1, 1024), default=100, help="Size of z latent vector")
+    add("--ngf", type=int_range(1, 128), default=64, help="Size of feature maps in generator")
+    add("--ndf", type=int_range(1, 128), default=64, help="Size of feature maps in discriminator")
+    add("--epochs", type=int_range(1, 100000), default=5, help="Number of training epochs")
+    add("--lr", type=positive_float, default=0.0002,
+        help="Learning rate for optimizers (G's, and D's unless --lr-d)")
+    add("--beta1", type=unit_interval, default=0.5, help="Beta1 hyperparam for Adam optimizers")
+    add("--seed", type=seed_int, default=999, help="manualSeed")
     more_flags(p)  # appendix A
     first = p.parse_args(argv)  # the Keras model and the Wasserstein losses imply settings
     p.set_defaults(**{**IMPLIED.get(first.arch, {}), **IMPLIED.get(first.loss, {})})
@@ -268,13 +264,14 @@ def train(args, ctrl_c):
     # Additions, each set up once here and at most a line in the loop (appendices below)
     modelG, modelD = netG.to(device), netD.to(device)  # the plain networks: files, samples
     netG, netD, ctx, scaler = speed_up(netG, netD, args)  # channels-last, DDP, compile, --amp
+    ema = args.ema and average(modelG, optimizerG, args)  # --ema: G's average after G's steps
     criterion, penalty = loss_setup(args, criterion, netD, modelD, optimizerD, scaler)
     parts = dict(netG=modelG, netD=modelD, optimizerG=optimizerG, optimizerD=optimizerD,
-                 scaler=scaler)
+                 scaler=scaler, **({"ema": ema} if ema else {}))
     checkpoint, (iters, start_epoch, start_batch) = checkpoints(  # and --resume
         args, parts, img_list, G_losses, D_losses)
     batches = batch_stream(dataloader, args, ctrl_c)  # on the device, in [-1, 1], resumable
-    report = reporter(args, len(dataloader), D_losses, modelG, modelD)  # speed, csv, signs
+    report = reporter(args, len(dataloader), D_losses, ema or modelG, modelD)  # csv, signs
     errG = D_G_z2 = torch.zeros((), device=device)  # until G's first step (--d-updates)
     stop = None
 
@@ -355,7 +352,7 @@ def train(args, ctrl_c):
             if args.rank == 0 and ((iters % args.sample_every == 0) or (
                     (epoch == num_epochs-1) and (i == len(dataloader)-1)) or stop):
                 with torch.no_grad():
-                    fake = sampling_copy(modelG, args)(fixed_noise).detach().cpu()
+                    fake = sampling_copy(ema or modelG, args)(fixed_noise).detach().cpu()
                 img_list.append(vutils.make_grid(fake, padding=2, normalize=True))
 
             iters += 1
@@ -365,7 +362,7 @@ def train(args, ctrl_c):
         if stop:
             break
         checkpoint(epoch + 1, 0, iters, "end of epoch")
-    return results(args, img_list, G_losses, D_losses, real_batch, modelG, fixed_noise,
+    return results(args, img_list, G_losses, D_losses, real_batch, ema or modelG, fixed_noise,
                    iters, stop, dataloader.dataset)
 
 
@@ -416,9 +413,9 @@ def results(args, img_list, G_losses, D_losses, real_batch, modelG, fixed_noise,
     save_generator(sampleG.to(memory_format=torch.contiguous_format), (fixed_noise[:2],),
                    args.out, SCRIPT, {k: args.saved[k] for k in GENERATOR_SETTINGS})
     print(f"{stop or 'done'} after {iters} iterations; the figures and files are in {args.out}")
-    if iters < 1500:
-        print(f"note: the tutorial's 5 CelebA epochs make ~7,900 iterations and faces take "
-              f"~1,500: expect noise or blobs from a run of {iters}")
+    if iters * args.batch_size < 200000:
+        print(f"note: the tutorial's 5 epochs show D ~1M CelebA images and faces appear after "
+              f"~200k: expect noise or blobs from this run's {iters * args.batch_size:,}")
     if args.fid:
         fid_report(sampleG, dataset, args, args.epochs - 1, iters)
     return 0
@@ -441,8 +438,7 @@ def more_flags(p):
     add("--compile", action="store_true", help="torch.compile G and D")
     add = p.add_argument_group("advanced topics (Turing Learning and GANs, Part 2)").add_argument
     add("--arch", choices=["dcgan", "encoder-decoder"], default="dcgan", help="the tutorial's "
-        "networks, or the article's Keras model (64 px, --batch-size 32 --beta1 0.9; its "
-        "progress figure at stats lines)")
+        "networks, or the article's Keras model (64 px; --batch-size 32 --beta1 0.9)")
     add("--net-capacity", type=int_range(1, 256), default=16, help="encoder-decoder: filters")
     add("--filter-size", type=int, choices=range(1, 16, 2), default=5, metavar="{1,3,..,15}")
     add("--loss", choices=["bce", "hinge", "wgan", "wgan-gp"], default="bce", help="bce: the "
@@ -453,6 +449,7 @@ def more_flags(p):
     add("--d-updates", type=int_range(1, 100), default=1, help="D steps per G step")
     add("--g-updates", type=int_range(1, 100), default=1, help="G steps per D step")
     add("--label-smoothing", type=unit_interval, default=0.0, help="D's real target: 1 - this")
+    add("--ema", type=unit_interval, default=0.999, help="samples from G's moving average")
     add = p.add_argument_group("evaluation").add_argument
     add("--fid", type=int_range(0, 100000), default=0, metavar="N", help="FID, IS of N samples")
     add("--fid-weights", metavar="PATH", help="torch-fidelity's Inception weights file")
@@ -480,7 +477,7 @@ def check_args(args):
         fail("--label-smoothing goes with --loss bce")
     idle = dict(net_capacity=not keras, filter_size=not keras, ngf=keras, ndf=keras,
                 clip_value=loss != "wgan", label_smoothing=not args.label_smoothing,
-                fid=not args.fid, checkpoint_every=not args.checkpoint_every,
+                fid=not args.fid, ema=not args.ema, checkpoint_every=not args.checkpoint_every,
                 num_samples=not args.generate)
     return [k for k, v in idle.items() if v]
 
@@ -506,8 +503,7 @@ def main(argv=None):
     if args.fid:  # its package now, not after training; its weights (unpickled): tensors?
         try:
             __import__("torch_fidelity")
-            if args.fid_weights:
-                torch.load(args.fid_weights, weights_only=True)
+            args.fid_weights and torch.load(args.fid_weights, weights_only=True)
         except Exception as e:
             fail(f"--fid needs torch-fidelity (pip install -r requirements-fid.txt), and "
                  f"--fid-weights its Inception weights file ({type(e).__name__})")
@@ -671,7 +667,7 @@ def to_model_range(images):
 
 def batch_stream(dataloader, args, ctrl_c):
     """batches(epoch, start): (i, [images on the device], why to stop after it, or None)."""
-    deadline, warned = time.monotonic() + (args.time_budget or math.inf), []
+    deadline = time.monotonic() + (args.time_budget or math.inf)
     stops = ("interrupted", "--time-budget spent", "dry run")
 
     def batches(epoch, start):
@@ -688,9 +684,8 @@ def batch_stream(dataloader, args, ctrl_c):
             why = [w for w, on in zip(stops, flags.tolist()) if on] + [None]
             if len(x) >= 2:  # batch norm needs two
                 yield i, [x], why[0]
-        if skipped and args.rank == 0 and not warned:  # the first epoch's count
+        if skipped and args.rank == 0 and epoch == 0:  # the first epoch's count
             print(f"warning: skipped {skipped} unreadable image file(s)", file=sys.stderr)
-            warned.append(skipped)
     return batches
 
 
@@ -714,7 +709,16 @@ def speed_up(netG, netD, args):
     return netG, netD, ctx, torch.amp.GradScaler(args.device.type, enabled=amp == "fp16")
 
 
-# -- E. Sampling: an eval-mode copy of G with batch-norm statistics of its own -----------------
+# -- E. Sampling: G's average, and an eval-mode copy with batch-norm statistics of its own -----
+def average(modelG, optimizerG, args):
+    """--ema: an AveragedModel of G, updated by a hook after each G step with the decay
+    min(ema, (1 + t) / (10 + t)) at step t (a warm-up, as TensorFlow's); None for --ema 0."""
+    ema = AveragedModel(modelG, use_buffers=False, multi_avg_fn=lambda avg, cur, t: [
+        a.lerp_(c, 1 - torch.clamp((1 + t) / (10 + t), max=args.ema)) for a, c in zip(avg, cur)])
+    optimizerG.register_step_post_hook(lambda *_: ema.update_parameters(modelG))
+    return ema
+
+
 def sampling_copy(modelG, args, passes=16):
     """An eval-mode copy of G, its batch-norm statistics recomputed from fresh noise: running
     ones lag behind the weights (grey images), and an exported G has no batch statistics."""
@@ -831,12 +835,6 @@ def save_progress_figure(modelG, modelD, args, iters):
 
 
 # -- G. Evaluation: FID and Inception Score with torch-fidelity ---------------------------------
-def as_uint8(x):
-    """Images in [-1, 1] (or uint8) as the uint8 RGB images torch-fidelity's Inception takes."""
-    x = x if x.dtype == torch.uint8 else ((x.float() + 1) * 127.5).round().clamp(0, 255).byte()
-    return x.expand(-1, 3, -1, -1)
-
-
 def fid_report(modelG, dataset, args, epoch, iters):
     """--fid N: FID of N samples against N real images, and their Inception Score, by
     torch-fidelity's calculate_metrics; a metrics.csv row."""
@@ -844,11 +842,12 @@ def fid_report(modelG, dataset, args, epoch, iters):
     n, t0, sampleG = min(args.fid, len(dataset)), time.perf_counter(), sampling_copy(modelG, args)
     pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[:n]
     gen = torch.Generator(args.device).manual_seed(args.seed + 1)  # the same noise every time
-    with torch.no_grad():
-        fakes = torch.cat([as_uint8(sampleG(torch.randn(len(k), args.nz, 1, 1, generator=gen,
-                                                         device=args.device)).cpu())
+    u8 = lambda x: ((x.float() + 1) * 127.5).round().clamp(0, 255).byte().expand(-1, 3, -1, -1)
+    with torch.no_grad():  # torch-fidelity's Inception takes uint8 RGB images
+        fakes = torch.cat([u8(sampleG(torch.randn(len(k), args.nz, 1, 1, generator=gen,
+                                                  device=args.device)).cpu())
                            for k in pick.split(500)])
-    real = torch.cat([as_uint8(dataset[int(k)][0][None]) for k in pick])
+    real = torch.cat([u8(to_model_range(dataset[int(k)][0][None])) for k in pick])
     try:  # offline, torch-fidelity cannot download its Inception weights
         m = torch_fidelity.calculate_metrics(
             input1=torch.utils.data.Subset(fakes, range(n)), fid=True, isc=True, verbose=False,
@@ -873,10 +872,12 @@ def generate(args):
     try:  # the flags' own checks: a tampered file cannot ask for absurd sizes
         with contextlib.redirect_stderr(open(os.devnull, "w")):
             s = vars(parse_args([f"--{k.replace('_', '-')}={s[k]}" for k in GENERATOR_SETTINGS]))
-        netG = build_generator(s["nz"], s["nc"], s["net_capacity"], s["filter_size"]) \
-            if s["arch"] == "encoder-decoder" else \
-            Generator(1, s["nz"], s["ngf"], s["nc"], s["image_size"])
-        netG.load_state_dict(saved.get("state_dict") or saved.get("netG"))  # weights or checkpoint
+        netG = Generator(1, s["nz"], s["ngf"], s["nc"], s["image_size"]) if s["arch"] == "dcgan" \
+            else build_generator(s["nz"], s["nc"], s["net_capacity"], s["filter_size"])
+        state = saved.get("state_dict") or saved.get("netG")  # weights file, or checkpoint
+        if saved.get("ema"):  # a checkpoint of an --ema run: the average's weights
+            state = {k[7:]: v for k, v in saved["ema"].items() if k.startswith("module.")}
+        netG.load_state_dict(state)
     except (SystemExit, KeyError, TypeError, ValueError, RuntimeError, AttributeError):
         fail(f"{args.generate} holds settings or weights this script cannot build; pass a "
              f"generator_weights.pt written by {SCRIPT}.py")

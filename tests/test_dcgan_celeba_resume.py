@@ -31,8 +31,9 @@ def assert_same_weights(a, b):
 def assert_same_run(a, b, grids=True):
     """Two checkpoints of the same training: every part equal, bit for bit (and the img_list
     grids, unless a stop or an earlier --epochs added one: the tutorial's last-epoch grid)."""
-    for part in ("netG", "netD"):
-        assert_same_weights(a[part], b[part])
+    for part in ("netG", "netD", "ema"):  # ema: G's moving average, absent under --ema 0
+        assert (part in a) == (part in b), part
+        assert_same_weights(a.get(part, {}), b.get(part, {}))
     for part in ("optimizerG", "optimizerD"):
         for k, state in a[part]["state"].items():
             assert_same_weights(state, b[part]["state"][k])
@@ -191,10 +192,12 @@ def test_a_mid_epoch_checkpoint_resumes_exactly_and_generates_like_its_weights_f
     drop = lambda table: [{k: v for k, v in r.items() if k != "images_per_sec"}  # noqa: E731
                           for r in table]
     assert drop(rows(a / "metrics.csv")) == drop(rows(mid / "metrics.csv"))
-    # generator_weights.pt holds G's weights; only its batch-norm statistics are recomputed
+    # generator_weights.pt holds G's moving average (--ema), its batch-norm statistics
+    # recomputed: not G's last weights
     saved = ckpt(a / "generator_weights.pt")["state_dict"]
     weights = [k for k in ca["netG"] if k.endswith("weight")]
-    assert weights and all(torch.equal(saved[k], ca["netG"][k]) for k in weights)
+    assert weights and all(torch.equal(saved[k], ca["ema"]["module." + k]) for k in weights)
+    assert not any(torch.equal(saved[k], ca["netG"][k]) for k in weights)
     assert not torch.equal(saved["main.1.running_mean"], ca["netG"]["main.1.running_mean"])
     # --generate gives the same samples from the run's checkpoint as from its weights file
     samples = []

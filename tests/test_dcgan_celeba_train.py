@@ -259,13 +259,17 @@ def test_help_is_grouped_and_tutorial_gives_its_exact_settings(capsys):
     assert first_group.split()[3] == "--tutorial"  # the first flag of the first group
     assert "(default: None)" not in help_text and "--ngpu" not in help_text
     for gone in ("--hflip", "--num-load", "--sync-bn", "--gp-weight", "--noise", "--cache",
-                 "--save-images", "--interpolate", "--progress-every", "--ema", "--progress"):
+                 "--save-images", "--interpolate", "--progress-every", "--progress"):
         assert gone + " " not in help_text and gone + "\n" not in help_text, gone
-    for new in ("--decode-once", "--no-decode-once"):
+    for new in ("--decode-once", "--no-decode-once", "--ema"):
         assert new in help_text, new
+    ours = dcgan_celeba.parse_args([])
+    assert (ours.batch_size, ours.ema, ours.amp, ours.decode_once) == (64, 0.999, "auto", True)
     args = dcgan_celeba.parse_args(["--tutorial"])
     assert (args.batch_size, args.lr, args.beta1, args.image_size, args.amp, args.decode_once,
-            args.channels_last, args.workers) == (128, 0.0002, 0.5, 64, "off", False, False, 2)
+            args.channels_last, args.workers, args.ema) == \
+        (128, 0.0002, 0.5, 64, "off", False, False, 2, 0.0)
+    assert "--ema" not in args.command  # idle: the tutorial samples from G itself
     assert dcgan_celeba.parse_args(["--tutorial", "--batch-size", "64"]).batch_size == 64
     assert dcgan_celeba.parse_args(["--tutorial", "--decode-once"]).decode_once is True
 
