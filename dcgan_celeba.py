@@ -493,6 +493,7 @@ def main(argv=None):
         fail("WORLD_SIZE, RANK and MASTER_ADDR are torchrun's: start several processes with "
              "torchrun --standalone --nproc_per_node=N dcgan_celeba.py ...")
     args.world, args.rank, args.ddp = int(world), int(rank), "LOCAL_RANK" in os.environ
+    args.started = time.monotonic()  # --time-budget counts from here: decoding included
     if args.batch_size % args.world or args.batch_size // args.world < 2:
         fail(f"--batch-size {args.batch_size}: split over {args.world} processes, at least 2 each")
     cuda = args.ddp and args.device in ("auto", "cuda") and torch.cuda.is_available()
@@ -667,7 +668,7 @@ def to_model_range(images):
 
 def batch_stream(dataloader, args, ctrl_c):
     """batches(epoch, start): (i, [images on the device], why to stop after it, or None)."""
-    deadline = time.monotonic() + (args.time_budget or math.inf)
+    deadline = args.started + (args.time_budget or math.inf)
     stops = ("interrupted", "--time-budget spent", "dry run")
 
     def batches(epoch, start):

