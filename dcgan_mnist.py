@@ -1,15 +1,9 @@
 """DCGAN on MNIST digits: the cookbook's DCGAN recipes, then the PNG-folder DCGAN tutorial.
 
-In their order and under their names: the cookbook chapter "Exploring Generative Adversarial
-Networks" (recipes "Creating a DCGAN generator", "Creating a DCGAN discriminator", "Training the
-DCGAN model", "Visualizing DCGAN results"); then "How to build a DCGAN with PyTorch"
-(https://towardsdatascience.com/how-to-build-a-dcgan-with-pytorch-31bfbf2ad96a): its networks
-(--arch dropout) and its PNG folders (--dataset folder --no-decode-once); then the additions,
-appendices A-F, each reached from main by one call. Writes to --out: checkpoint.pt (--resume),
-metrics.csv, the figures, generator_weights.pt (--generate) and generator.pt2, for any project:
-torch.export.load(path).module()(z[, labels]) gives (N, 1, 28, 28) in [-1, 1]. Usage: README.md.
-Copy this file together with common.py.
-"""
+The cookbook chapter "Exploring Generative Adversarial Networks" in its order and under its
+names; then "How to build a DCGAN with PyTorch" (--arch dropout, --dataset folder; https://
+towardsdatascience.com/how-to-build-a-dcgan-with-pytorch-31bfbf2ad96a); then appendices A-F,
+each reached by one call. Usage and the files in --out: README.md. Copy it with common.py."""
 import argparse
 import contextlib
 import copy
@@ -31,11 +25,10 @@ import torch.optim as optim
 import torchvision
 import torchvision.transforms as transforms
 import torchvision.utils as vutils
-from PIL import Image
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Subset, TensorDataset
 from torchsummary import summary
-from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS, ImageFolder, default_loader
 
 from common import (ArgumentParser, UserError, atomic_save, command_line, fail, ignore_signals,
                     int_range, load_checkpoint, number, parse, pick_device, positive_float,
@@ -44,8 +37,7 @@ from common import (ArgumentParser, UserError, atomic_save, command_line, fail, 
 
 SCRIPT = "dcgan_mnist"
 ARCH_Z_DIM = {"cookbook": 100, "dropout": 16}  # the cookbook's z_dim; the PNG tutorial's 16
-# --tutorial: the cookbook's settings (Adam's defaults, batch 128, labels 1 and 0, G itself,
-# float32, files decoded by a DataLoader every epoch)
+# --tutorial: the cookbook's settings (Adam's defaults, batch 128, labels 1 and 0, G, float32)
 TUTORIAL_SETTINGS = {"batch_size": 128, "lr": 1e-3, "lr_d": 1e-3, "beta1": 0.9,
                      "real_label": 1.0, "ema": 0.0, "decode_once": False, "amp": False,
                      "channels_last": False}
@@ -55,79 +47,67 @@ FIELDS = ["epoch", "iteration", "g_loss", "d_loss", "d_x", "d_g_z", "images_per_
           "classes_covered", "class_ratio", "confidence", "frechet", "label_accuracy"]
 
 
-def build_parser():
+def parse_args(argv):
+    """(parser, args, checkpoint): the flags, with the defaults that depend on other flags."""
     p = ArgumentParser(description="DCGAN on MNIST, Fashion-MNIST or a folder of images: the "
                        "cookbook's DCGAN recipes and the PNG-folder DCGAN tutorial.")
-    g = p.add_argument_group("the tutorial's inputs")
-    g.add_argument("--tutorial", action="store_true", help="the cookbook's settings: " + " ".join(
+    on_off = argparse.BooleanOptionalAction
+    add = p.add_argument_group("the tutorial's inputs").add_argument
+    add("--tutorial", action="store_true", help="the cookbook's settings: " + " ".join(
         ("--" if v else "--no-") + k.replace("_", "-") if isinstance(v, bool) else
         f"--{k.replace('_', '-')} {v}" for k, v in TUTORIAL_SETTINGS.items()))
-    g.add_argument("--epochs", type=int_range(1, 10000), default=50, help="num_epochs")
+    add("--epochs", type=int_range(1, 10000), default=50, help="num_epochs")
     # Better than the cookbook (10 epochs x 5,000 real digits, 4 seeds; benchmarks/README.md):
     # batch 64 (twice the updates per epoch), beta1 0.5, real label 0.9 and the --ema average.
-    g.add_argument("--batch-size", type=int_range(2, 4096), default=64, help="(cookbook: 128)")
-    g.add_argument("--lr", type=positive_float, default=1e-3, help="goptimizer's (cookbook's)")
-    g.add_argument("--lr-d", type=positive_float, help="doptimizer's (default: --lr)")
-    g.add_argument("--beta1", type=unit_interval, default=0.5, help="Adam's (cookbook: 0.9)")
-    g.add_argument("--real-label", type=number(lambda v: 0 < v <= 1, "in (0, 1]"), default=0.9,
-                   help="real_label; below 1: one-sided label smoothing (cookbook: 1)")
-    g.add_argument("--z-dim", type=int_range(1, 1024), help="z_dim (default: 100; dropout: 16)")
-    g.add_argument("--g-updates", type=int_range(1, 5), default=1,
-                   help="G steps per D step (the cookbook's \"There's more\")")
-    g.add_argument("--arch", choices=sorted(ARCH_Z_DIM), default="cookbook",
-                   help="dropout: the PNG-folder tutorial's Generator and Discriminator")
-    g.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=True,
-                   help="batch norm in --arch dropout's generator (its switch)")
-    g = p.add_argument_group("data and speed")
-    g.add_argument("--dataset", choices=["mnist", "fashion-mnist", "folder"], default="mnist",
-                   help="folder: one subfolder per class, as mnist_png/training")
-    g.add_argument("--dataroot", default="data", help="where the data are (read only)")
-    g.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
-                   help="download MNIST/Fashion-MNIST into --dataroot when missing")
-    g.add_argument("--subset", type=positive_int, help="train on a fixed random subset")
-    g.add_argument("--decode-once", action=argparse.BooleanOptionalAction, default=True,
-                   help="batches from images decoded once (no: the DataLoader, every epoch)")
-    g.add_argument("--workers", type=int_range(0, 64), default=2, help="num_workers")
-    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
-                   help="bf16 autocast where the GPU or CPU has bf16")
-    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                   help="G's weights in NHWC, which fast convolutions prefer")
-    g = p.add_argument_group("additions")
-    g.add_argument("--conditional", action="store_true", help="G and D are given the class")
-    g.add_argument("--ema", type=unit_interval, default=0.995,
-                   help="samples from a moving average of G with this decay (0: from G)")
-    g.add_argument("--eval", action=argparse.BooleanOptionalAction,
-                   help="judge the samples every epoch (default: with labels, no --dry-run)")
-    g.add_argument("--eval-samples", type=int_range(100, 20000), default=5000)
-    g.add_argument("--log-every", type=positive_int, default=50, help="stats line every N")
-    g.add_argument("--sample-every", type=positive_int, default=500, help="grid every N")
-    g = p.add_argument_group("run control")
-    g.add_argument("--seed", type=seed_int, default=999)
-    g.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                   help="auto: the cookbook's, cuda if there is one, else cpu")
-    g.add_argument("--out", default="outputs/dcgan_mnist", help="folder for everything written")
-    g.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-    g.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint.pt")
-    g.add_argument("--dry-run", action="store_true", help="one iteration, then every file")
-    g.add_argument("--show", action="store_true", help="also show the figures in windows")
-    g.add_argument("--generate", metavar="PATH",
-                   help="no training: samples from a run's generator_weights.pt (or checkpoint)")
-    g.add_argument("--num-samples", type=int_range(1, 10000), default=64, help="for --generate")
-    g.add_argument("--label", type=int_range(0, 9999), help="for --generate: the class drawn")
-    return p
-
-
-def parse_args(parser, argv):
-    """(args, checkpoint), with the defaults that depend on other flags; --show."""
-    args, checkpoint = parse(parser, argv, TUTORIAL_SETTINGS, SCRIPT, MAY_CHANGE)
-    if args.label is not None and not args.generate:
-        parser.error("--label goes with --generate")
+    add("--batch-size", type=int_range(2, 4096), default=64, help="(cookbook: 128)")
+    add("--lr", type=positive_float, default=1e-3, help="goptimizer's (cookbook's)")
+    add("--lr-d", type=positive_float, help="doptimizer's (default: --lr)")
+    add("--beta1", type=unit_interval, default=0.5, help="Adam's (cookbook: 0.9)")
+    add("--real-label", type=number(lambda v: 0 < v <= 1, "in (0, 1]"), default=0.9,
+        help="real_label; below 1: one-sided label smoothing (cookbook: 1)")
+    add("--z-dim", type=int_range(1, 1024), help="z_dim (default: 100; dropout: 16)")
+    add("--g-updates", type=int_range(1, 5), default=1, help="G steps per D step (There's more)")
+    add("--arch", choices=sorted(ARCH_Z_DIM), default="cookbook",
+        help="dropout: the PNG-folder tutorial's Generator and Discriminator")
+    add("--batchnorm", action=on_off, default=True, help="--arch dropout's switch in G")
+    add = p.add_argument_group("data and speed").add_argument
+    add("--dataset", choices=["mnist", "fashion-mnist", "folder"], default="mnist",
+        help="folder: one subfolder per class, as mnist_png/training")
+    add("--dataroot", default="data", help="where the data are (read only)")
+    add("--download", action=on_off, default=True, help="download MNIST/Fashion-MNIST there")
+    add("--subset", type=positive_int, help="train on a fixed random subset")
+    add("--decode-once", action=on_off, default=True, help="decode once, not every epoch")
+    add("--workers", type=int_range(0, 64), default=2, help="num_workers")
+    add("--amp", action=on_off, default=True, help="bf16 autocast where the GPU or CPU has bf16")
+    add("--channels-last", action=on_off, default=True, help="G's weights in NHWC (faster)")
+    add = p.add_argument_group("additions").add_argument
+    add("--conditional", action="store_true", help="G and D are given the class")
+    add("--ema", type=unit_interval, default=0.995, help="samples from G's average (0: G)")
+    add("--eval", action=on_off, help="judge the samples every epoch (default: with labels)")
+    add("--eval-samples", type=int_range(100, 20000), default=5000)
+    add("--log-every", type=positive_int, default=50, help="stats line every N")
+    add("--sample-every", type=positive_int, default=500, help="grid every N")
+    add = p.add_argument_group("run control").add_argument
+    add("--seed", type=seed_int, default=999)
+    add("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+        help="auto: the cookbook's, cuda if there is one, else cpu")
+    add("--out", default="outputs/dcgan_mnist", help="folder for everything written")
+    add("--overwrite", action="store_true", help="replace the run already in --out")
+    add("--resume", metavar="PATH", help="continue the run of this checkpoint.pt")
+    add("--dry-run", action="store_true", help="one iteration, then every file")
+    add("--show", action="store_true", help="also show the figures in windows")
+    add("--generate", metavar="PATH", help="no training: samples of a generator_weights.pt")
+    add("--num-samples", type=int_range(1, 10000), default=64, help="for --generate")
+    add("--label", type=int_range(0, 9999), help="for --generate: the class drawn")
+    args, checkpoint = parse(p, argv, TUTORIAL_SETTINGS, SCRIPT, MAY_CHANGE)
+    if args.label is not None and not args.generate or args.conditional and args.arch != "cookbook":
+        p.error("--label goes with --generate, --conditional with --arch cookbook")
     args.z_dim = args.z_dim or ARCH_Z_DIM[args.arch]
     args.lr_d = args.lr_d or args.lr
     args.eval = not args.dry_run if args.eval is None else args.eval
     if not args.show:
         plt.switch_backend("Agg")  # figures as files only
-    return args, checkpoint
+    return p, args, checkpoint
 
 
 def idle_flags(args, amp):
@@ -140,8 +120,7 @@ def idle_flags(args, amp):
 
 # == The cookbook, "Creating a DCGAN generator" ==============================================
 def load_data(args):
-    """Its steps 2 and 3, the transform and the device; with the images it transforms (MNIST,
-    or the PNG-folder tutorial's ImageFolder below). Returns (dataset, device)."""
+    """Its transform and device, and the data: MNIST, or the PNG tutorial's folder below."""
     transform = transforms.Compose([
         transforms.ToTensor(),
         transforms.Normalize((0.5, ), (0.5, )),
@@ -222,8 +201,7 @@ def weights_init(m):
 
 def main(argv=None):
     """The cookbook's steps in its order; each addition is set up once, by one call."""
-    parser = build_parser()
-    args, checkpoint = parse_args(parser, argv)
+    parser, args, checkpoint = parse_args(argv)
     if args.generate:
         return generate(args)  # appendix F
     prepare_out(args.out, new_run=not args.resume, overwrite=args.overwrite, hold=False)
@@ -243,8 +221,8 @@ def main(argv=None):
         generator.apply(weights_init)
         discriminator.apply(weights_init)
     else:  # the PNG-folder tutorial's networks, with PyTorch's own initialisation
-        generator = Generator(z_dim, args.batchnorm, n_cond).to(device)
-        discriminator = Discriminator(n_cond).to(device)
+        generator = Generator(z_dim, args.batchnorm).to(device)
+        discriminator = Discriminator().to(device)
     if not n_cond and device.type != "mps":  # torchsummary feeds float CPU/CUDA inputs only
         summary(generator, (z_dim, ))
         summary(discriminator, (1, 28, 28))
@@ -267,7 +245,6 @@ def main(argv=None):
     ema = ema_of(generator, args.ema)  # B: the samples come from G's moving average ...
     sampler = functools.partial(sampling_copy, copy.deepcopy(generator), ema.module if ema else
                                 generator, z_dim, n_cond)  # B: ... with batch norm of its own
-    cond_of = (lambda data: [data[1].to(device)]) if n_cond else (lambda data: [])  # C
     fixed_cond = [(torch.arange(64) % n_cond).to(device)] if n_cond else []  # C: class/column
     loss_iterations, start_epoch, start_batch, quality = [], 0, 0, None
     parts = {"generator": generator, "discriminator": discriminator, "ema": ema,
@@ -294,7 +271,7 @@ def main(argv=None):
                 discriminator.zero_grad()
                 real_images = data[0].to(device)
                 size = real_images.size(0)
-                cond = cond_of(data)  # C: --conditional, the classes of the batch
+                cond = [data[1].to(device)] if n_cond else []  # C: the batch's classes
                 label = torch.full((size,), real_label, device=device)
                 with ctx:  # B: bf16 autocast (--amp), else nothing
                     d_output = discriminator(real_images, *cond).view(-1)
@@ -333,10 +310,9 @@ def main(argv=None):
                     g_losses.append(gerror.item())
                     d_losses.append(derror_total.item())
                     loss_iterations.append(iterations)
-                    metrics.writerow({  # D(x), D(G(z)): D's mean probabilities, "real"
-                        "epoch": epoch + 1, "iteration": iterations, "images_per_sec": round(rate),
-                        "g_loss": round(g_losses[-1], 5), "d_loss": round(d_losses[-1], 5),
-                        "d_x": round(d_x.float().sigmoid().mean().item(), 4),
+                    metrics.writerow({"epoch": epoch + 1, "iteration": iterations, "g_loss":
+                        round(g_losses[-1], 5), "d_loss": round(d_losses[-1], 5), "images_per_sec":
+                        round(rate), "d_x": round(d_x.float().sigmoid().mean().item(), 4),
                         "d_g_z": round(d_output.detach().float().sigmoid().mean().item(), 4)})
                 if (iterations % args.sample_every == 0) or last:
                     with torch.no_grad():
@@ -361,7 +337,7 @@ def main(argv=None):
                 break
 
     results(args, g_losses, d_losses, loss_iterations, image_list, out)
-    write_extras(args, out, image_list, images, n_cond, sampler())  # appendix F
+    write_extras(args, out, n_cond, sampler())  # appendix F
     if quality:
         print(f"final quality: {quality_text(quality, n_classes)} (real images: Frechet "
               f"{reference['frechet']:.2f})")
@@ -392,11 +368,10 @@ def results(args, g_losses, d_losses, loss_iterations, image_list, out):
 
 # == "How to build a DCGAN with PyTorch": its networks and its data ==========================
 class Generator(nn.Module):
-    def __init__(self, latent_dim=16, batchnorm=True, n_classes=0):
+    def __init__(self, latent_dim=16, batchnorm=True):
         super().__init__()
         self.latent_dim = latent_dim
         self.batchnorm = batchnorm
-        self.n_classes = n_classes
         self._init_modules()
 
     def _init_modules(self):
@@ -409,14 +384,9 @@ class Generator(nn.Module):
         self.bn2d2 = nn.BatchNorm2d(64) if self.batchnorm else None
         self.conv3 = nn.ConvTranspose2d(64, 1, 4, 2, 1, bias=False)
         self.tanh = nn.Tanh()
-        if self.n_classes:  # Addition (--conditional), as in Generator_model
-            self.label_emb = nn.Embedding(self.n_classes, 256 * 7 * 7)
-            nn.init.zeros_(self.label_emb.weight)
 
-    def forward(self, input_tensor, labels=None):
+    def forward(self, input_tensor):
         intermediate = self.linear1(input_tensor)
-        if self.n_classes:
-            intermediate = intermediate + self.label_emb(labels)
         if self.batchnorm:
             intermediate = self.bn1d1(intermediate)
         intermediate = self.leaky_relu(intermediate)
@@ -434,9 +404,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, n_classes=0):
+    def __init__(self):
         super().__init__()
-        self.n_classes = n_classes
         self._init_modules()
 
     def _init_modules(self):
@@ -445,18 +414,12 @@ class Discriminator(nn.Module):
         self.dropout_2d = nn.Dropout2d(0.3)
         self.conv2 = nn.Conv2d(64, 128, 5, 2, 2)
         self.linear1 = nn.Linear(128 * 7 * 7, 1)
-        if self.n_classes:  # Addition (--conditional), as in Discriminator_model
-            self.label_emb = nn.Embedding(self.n_classes, 128 * 7 * 7)
-            nn.init.zeros_(self.label_emb.weight)
 
-    def forward(self, input_tensor, labels=None):
+    def forward(self, input_tensor):
         intermediate = self.dropout_2d(self.leaky_relu(self.conv1(input_tensor)))
         intermediate = self.dropout_2d(self.leaky_relu(self.conv2(intermediate)))
         intermediate = intermediate.view((-1, 128 * 7 * 7))
-        output_tensor = self.linear1(intermediate)  # the tutorial: then nn.Sigmoid()
-        if self.n_classes:
-            output_tensor = output_tensor + (self.label_emb(labels) * intermediate).sum(1, True)
-        return output_tensor
+        return self.linear1(intermediate)  # the tutorial: then nn.Sigmoid()
 
 
 def png_folder(args):
@@ -467,23 +430,28 @@ def png_folder(args):
         transforms.ToTensor(),
         transforms.Normalize((0.5,), (0.5,))
     ])
+    bad = []  # Addition: files that do not decode are counted and left out when scanned
+    def readable(path):  # ImageFolder's is_valid_file
+        try:
+            return path.lower().endswith(IMG_EXTENSIONS) and default_loader(path) is not None
+        except Exception:  # truncated, corrupt or not an image at all
+            bad.append(path)
     try:
-        dataset = ImageFolder(root=args.dataroot, transform=transform)
+        dataset = ImageFolder(root=args.dataroot, transform=transform, is_valid_file=readable)
     except (FileNotFoundError, NotADirectoryError) as e:
         fail(f"--dataroot {args.dataroot} is not a folder of class subfolders with images, "
              f"as mnist_png/training/0/*.png ({str(e).split('. ')[0]})")
+    if bad:  # the tutorial's DataLoader would stop at the first
+        print(f"warning: skipped {len(bad)} unreadable file(s), e.g. {bad[0]}", file=sys.stderr)
     if args.conditional and len(dataset.classes) < 2:
         fail(f"--conditional needs two or more class subfolders in {args.dataroot}")
     return dataset
 
 
 def training_batches(args, dataset, images, labels, generator, device):
-    """train_loader: its DataLoader (--no-decode-once), or the same batches, shuffled by the
-    same generator, cut from the images decoded once (appendix A)."""
-    keep = torch.arange(len(images))
-    if args.subset and args.subset < len(images):  # a fixed subset, the same for every --seed
-        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
-        keep = keep[:args.subset].sort().values
+    """train_loader: its DataLoader, or the same batches of the images decoded once (A)."""
+    keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    keep = keep[:args.subset].sort().values  # --subset: the same images for every --seed
     drop_last = len(keep) % args.batch_size == 1  # batch norm needs 2 images in a batch
     print(f"data: {len(keep)} images of {len(dataset.classes)} class(es) from {args.dataroot}")
     if not args.decode_once:
@@ -497,36 +465,13 @@ def training_batches(args, dataset, images, labels, generator, device):
 
 # == Appendix A: the images decoded once; MNIST ==============================================
 def decode_once(dataset, args):
-    """Every image through its dataset's transform once, as one (N, 1, 28, 28) tensor, and the
-    labels. Unreadable files are left out with a warning (the DataLoader would stop at one)."""
-    parts = list(DataLoader(range(len(dataset)), batch_size=500, num_workers=args.workers,
-                            collate_fn=functools.partial(decode_batch, dataset),
-                            worker_init_fn=ignore_signals))
-    bad = {i for _, _, unreadable in parts for i in unreadable}
-    if len(bad) == len(dataset):
-        fail(f"none of the {len(dataset)} image files in {args.dataroot} could be read")
-    if bad:  # the tutorial's DataLoader too reads only the others
-        print(f"warning: skipped {len(bad)} unreadable image file(s), e.g. "
-              f"{dataset.samples[min(bad)][0]}", file=sys.stderr)
-        dataset.samples = [s for j, s in enumerate(dataset.samples) if j not in bad]
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-
-def decode_batch(dataset, indices):
-    """collate_fn: (images, labels, unreadable indices)."""
-    items, bad = [], []
-    for i in indices:
-        try:
-            items.append(dataset[i])
-        except Exception:  # truncated, corrupt or not an image at all
-            bad.append(i)
-    return (torch.stack([x for x, _ in items] or [torch.empty(1, 28, 28)])[:len(items)],
-            torch.tensor([c for _, c in items], dtype=torch.long), bad)
+    """Every image through its dataset's transform once: (N, 1, 28, 28) images, N labels."""
+    return map(torch.cat, zip(*DataLoader(dataset, batch_size=500, num_workers=args.workers,
+                                          worker_init_fn=ignore_signals)))
 
 
 def torchvision_dataset(args, transform):
-    """MNIST/FashionMNIST with the cookbook's transform, from --dataroot (or downloaded there);
-    a failed download leaves no folders behind."""
+    """MNIST/FashionMNIST in --dataroot (or downloaded); a failed download leaves no folders."""
     cls = getattr(torchvision.datasets, {"mnist": "MNIST"}.get(args.dataset, "FashionMNIST"))
     raw = os.path.join(args.dataroot, cls.__name__, "raw")
     made = [d for d in (raw, os.path.dirname(raw), args.dataroot) if not os.path.isdir(d)]
@@ -534,9 +479,8 @@ def torchvision_dataset(args, transform):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             return cls(args.dataroot, train=True, transform=transform, download=args.download)
     except Exception as e:  # offline, or files that are not MNIST's
-        for d in made:  # the empty folders of a failed download
-            with contextlib.suppress(OSError):
-                os.rmdir(d)
+        with contextlib.suppress(OSError):  # the empty folders of a failed download
+            list(map(os.rmdir, made))  # (innermost first)
         why = "could not be downloaded (offline?)" if args.download else "is missing or broken"
         fail(f"{cls.__name__} {why} ({type(e).__name__}); put " + ", ".join(
             os.path.basename(u)[:-3] for u, _ in cls.resources) + f" (gunzipped) in {raw}/")
@@ -544,20 +488,16 @@ def torchvision_dataset(args, transform):
 
 # == Appendix B: samples from G's moving average, with batch-norm statistics of their own ====
 def ema_of(generator, decay):
-    """torch's AveragedModel of G, a bias-corrected exponential average (renormalised as Adam's
-    moments are), so a short run is not pulled toward the random initial weights."""
+    """torch's AveragedModel of G: an exponential average, bias-corrected as Adam's moments."""
     def multi_avg_fn(averaged, current, num_averaged):
         weight = (1 - decay) / (1 - decay ** (num_averaged + 1).double())
         torch._foreach_lerp_(averaged, current, weight.float())
-    return AveragedModel(generator, multi_avg_fn=multi_avg_fn, use_buffers=False) if decay \
-        else None
+    return AveragedModel(generator, multi_avg_fn=multi_avg_fn, use_buffers=False) if decay else None
 
 
 def sampling_copy(copy_g, source, z_dim, n_cond, size=512):
-    """copy_g with source's weights in eval mode (a sample does not depend on its batch) and
-    batch-norm statistics recomputed for them from one train-mode pass on fresh noise (the idea
-    of swa_utils.update_bn): training's running statistics belong to older weights, and an
-    average never had its own. Touches neither source nor training's random stream."""
+    """copy_g with source's weights, in eval mode, with batch-norm statistics of those weights
+    (swa_utils.update_bn's idea: one pass on its own noise). Touches neither source nor RNG."""
     copy_g.load_state_dict(source.state_dict())
     for m in copy_g.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -577,7 +517,7 @@ def draw(model, noise, labels=None):
                       for j, z in zip(range(0, len(noise), 1000), noise.split(1000))])
 
 
-# == Appendix C, conditional labels: in the networks above, and cond_of in main ===============
+# == Appendix C, conditional labels: in the networks above, and `cond` in the loop ===========
 # == Appendix D: checkpoint.pt, and --resume that ends where one run would ===================
 def save_checkpoint(path, args, parts, **position):
     """Every part of the run, the random streams and where the next step starts, atomically."""
@@ -585,8 +525,7 @@ def save_checkpoint(path, args, parts, **position):
     state["image_list"] = [(g * 255).round().byte() for g in parts["image_list"]]
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
     atomic_save({"script": SCRIPT, "args": vars(args), **position, **state, "cuda_rng": cuda,
-                 "rng": torch.get_rng_state(),
-                 "settings": settings_of(args, parts["generator"].n_classes)}, path)
+                 "rng": torch.get_rng_state()}, path)
 
 
 def restore(checkpoint, parts, loader_gen, device):
@@ -594,8 +533,7 @@ def restore(checkpoint, parts, loader_gen, device):
     try:
         for name, part in parts.items():
             if isinstance(part, list):
-                part[:] = [g.float() / 255 for g in checkpoint[name]] if name == "image_list" \
-                    else checkpoint[name]
+                part[:] = [x.float() / 255 if name == "image_list" else x for x in checkpoint[name]]
             elif part is not None:
                 part.load_state_dict(checkpoint[name])
         loader_gen.set_state(checkpoint["loader_rng"])
@@ -610,10 +548,8 @@ def restore(checkpoint, parts, loader_gen, device):
 
 # == Appendix E: sample quality, judged by a small classifier (--eval) ========================
 def quality_classifier(args, images, labels, n_classes, device):
-    """(classifier, reference): a small CNN whose features stand in for FID's Inception ones,
-    trained once (Adam, up to 300 batches of 64) on one half of a seeded stratified split of the
-    real images and cached in the user cache folder; the other half is the real reference. Its
-    own random stream: training's (and --resume) is untouched."""
+    """(classifier, reference): a small CNN (FID's Inception, in small) trained on one half of
+    the real images and cached; the other half is the reference. Its own random stream."""
     if not args.eval or n_classes < 2:
         if args.eval:
             print("note: no quality figures: they need labels (class subfolders)")
@@ -623,7 +559,7 @@ def quality_classifier(args, images, labels, n_classes, device):
     path = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                         "gan-examples", f"dcgan_mnist_classifier_{key}.pt")
     fit, held_out = stratified_halves(labels)
-    n, reference = min(args.eval_samples, len(fit), len(held_out)), None
+    n, reference, done = min(args.eval_samples, len(fit), len(held_out)), None, "trained"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         clf = nn.Sequential(nn.Sequential(
@@ -649,24 +585,20 @@ def quality_classifier(args, images, labels, n_classes, device):
             mu, sigma = ref.mean(0), torch.cov(ref.T)
             reference = {"mu": mu, "sigma": sigma, **figures(probs, real, mu, sigma), "accuracy":
                          (probs.argmax(1) == labels[held_out[:n]]).double().mean().item()}
-            try:
+            with contextlib.suppress(OSError, UserError):  # else "trained", not cached
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 atomic_save({"state_dict": clf.state_dict(), **reference}, path)
                 done = f"trained; cached in {path}"
-            except (OSError, UserError):
-                done = f"trained (cannot write its cache, {path})"
-    print(f"quality classifier: {done}\nquality, after each epoch: {args.eval_samples} samples "
-          f"judged by this classifier ({reference['accuracy']:.1%} right on held-out real "
-          f"images):\n  classes = how many of the {n_classes} it sees drawn; ratio = most / least "
-          f"frequent class (1: even);\n  confidence = its mean top probability; Frechet = the "
-          f"distance of their features to real images' (FID's formula, lower is better)\n"
-          f"real images: {quality_text(reference, n_classes)}", flush=True)
+    print(f"quality classifier: {done} ({reference['accuracy']:.1%} right on held-out images)\n"
+          f"quality of {args.eval_samples} samples, each epoch: classes = how many of the "
+          f"{n_classes} it sees drawn;\n  ratio = most / least frequent class (1: even); confidence"
+          f" = its mean top probability;\n  Frechet = FID's distance of their features to real "
+          f"images' (lower: closer)\nreal images: {quality_text(reference, n_classes)}", flush=True)
     return clf.to(device).eval(), reference
 
 
 def stratified_halves(labels, seed=0):
-    """Two disjoint halves of the indices, each with half of every class, ordered so that every
-    prefix keeps the classes' shares (a seeded stratified split)."""
+    """A seeded stratified split: two halves, every prefix of each with every class's share."""
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     order = order[labels[order].argsort(stable=True)]  # by class, shuffled within each
     counts = torch.bincount(labels)
@@ -683,9 +615,7 @@ def classify(clf, images, device):
 
 
 def figures(probs, features, mu, sigma):
-    """Classes drawn, most/least frequent ratio (blank if one is never drawn), confidence, and
-    the Frechet distance of the features to (mu, sigma): FID's formula, tr sqrtm(S1 S2) as the
-    sum of the square roots of S1 S2's eigenvalues."""
+    """Classes drawn, ratio, confidence, and FID's formula (tr sqrtm by S1 S2's eigenvalues)."""
     counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1])
     s = torch.cov(features.T)
     root = torch.linalg.eigvals(s @ sigma).real.clamp(min=0).sqrt().sum()
@@ -717,75 +647,43 @@ def quality_text(q, n_classes):
             (f", label accuracy {q['label_accuracy']:.3f}" if "label_accuracy" in q else ""))
 
 
-# == Appendix F: more figures, the saved generator, --generate ================================
-def settings_of(args, n_cond):
-    return {"arch": args.arch, "z_dim": args.z_dim, "batchnorm": args.batchnorm,
-            "n_classes": n_cond}
-
-
-def build_generator(s):  # the generator that settings_of describes
-    return Generator_model(s["z_dim"], s["n_classes"]) if s["arch"] == "cookbook" else \
-        Generator(s["z_dim"], s["batchnorm"], s["n_classes"])
-
-
-def write_extras(args, out, image_list, images, n_cond, sampler):
-    """progress.gif and real vs fake (as the PyTorch DCGAN tutorial shows them), then
-    generator.pt2 and generator_weights.pt with the sampler's weights."""
-    frames = [Image.fromarray((g.permute(1, 2, 0).numpy() * 255).astype(np.uint8))
-              for g in image_list]
-    frames[0].save(os.path.join(out, "progress.gif"), save_all=True,
-                   append_images=frames[1:], duration=500, loop=0)
-    real = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:64]]
-    plt.figure(figsize=(15, 7.5))
-    for k, (title, grid) in enumerate((("Real Images", vutils.make_grid(
-            real, padding=2, normalize=True)), ("Fake Images", image_list[-1]))):
-        plt.subplot(1, 2, k + 1)
-        plt.axis("off")
-        plt.title(title)
-        plt.imshow(grid.permute(1, 2, 0).numpy())
-    plt.savefig(os.path.join(out, "real_vs_fake.png"), bbox_inches="tight")
-    export = build_generator(settings_of(args, n_cond))
-    export.load_state_dict(sampler.state_dict())
+# == Appendix F: the saved generator, and --generate =========================================
+def write_extras(args, out, n_cond, sampler):
+    """generator.pt2 and generator_weights.pt, with the sampler's weights."""
+    settings = {"arch": args.arch, "z_dim": args.z_dim, "batchnorm": args.batchnorm,
+                "n_classes": n_cond}  # what --generate rebuilds
     example = (torch.randn(2, args.z_dim),) + ((torch.tensor([0, 1]),) if n_cond else ())
-    save_generator(export, example, out, SCRIPT, settings_of(args, n_cond))
-    print(f"wrote generator.pt2, generator_weights.pt, checkpoint.pt, metrics.csv, losses.png, "
-          f"fake_iter_*.png, fake_samples.png, progress.gif, real_vs_fake.png to {out}")
+    export = sampler.to("cpu", memory_format=torch.contiguous_format)  # the run's last use
+    save_generator(export, example, out, SCRIPT, settings)
+    print(f"wrote generator.pt2, generator_weights.pt, checkpoint.pt, metrics.csv and figures "
+          f"to {out}")
 
 
 def generate(args):
-    """Samples from a run's generator_weights.pt (or checkpoint.pt): nothing is trained."""
+    """Samples from a run's generator_weights.pt: nothing is trained."""
     saved = load_checkpoint(args.generate, SCRIPT)
-    try:
-        settings = saved["settings"]
-        z_dim, n_classes = settings["z_dim"], settings["n_classes"]
-        if not (settings["arch"] in ARCH_Z_DIM and type(settings["batchnorm"]) is bool and
-                type(z_dim) is int and 1 <= z_dim <= 1024 and
-                type(n_classes) is int and 0 <= n_classes <= 1000):
-            raise ValueError(settings)  # no absurd sizes from a tampered file
-        generator = build_generator(settings)
-        if "state_dict" in saved:  # generator_weights.pt: the sampling copy's weights
-            generator.load_state_dict(saved["state_dict"])
-        else:  # checkpoint.pt: G's average (or G), with batch norm for those weights
-            ema = {k[7:]: v for k, v in (saved["ema"] or {}).items() if k[:7] == "module."}
-            generator.load_state_dict(ema or saved["generator"])
-            generator = sampling_copy(generator, generator, z_dim, n_classes)
+    try:  # the settings of a generator_weights.pt (no absurd sizes from a tampered file)
+        arch, z_dim, n_classes = (saved["settings"][k] for k in ("arch", "z_dim", "n_classes"))
+        if not (0 < z_dim <= 1024 and 0 <= n_classes <= 1000 * (arch == "cookbook")):
+            raise ValueError(z_dim, n_classes)
+        generator = Generator_model(z_dim, n_classes) if arch == "cookbook" else \
+            Generator(z_dim, saved["settings"]["batchnorm"])
+        generator.load_state_dict(saved["state_dict"])  # the sampling copy's weights
     except Exception:
+        hint = " (a checkpoint.pt is for --resume)" if "generator" in saved else ""
         fail(f"{args.generate} does not hold a generator dcgan_mnist.py can rebuild; pass the "
-             f"generator_weights.pt of a run")
+             f"generator_weights.pt of a run{hint}")
     if args.label is not None and not args.label < n_classes:
         fail(f"--label needs a conditional generator with that class; {args.generate} has "
              f"{n_classes or 'no'} classes")
-    out_lock = prepare_out(args.out, new_run=False)  # noqa: F841 (held until we return)
-    torch.manual_seed(args.seed)
-    noise, labels = torch.randn(args.num_samples, z_dim), None
-    if n_classes:  # without --label: every class in turn, one class per column
-        labels = torch.full((args.num_samples,), args.label) if args.label is not None \
-            else torch.arange(args.num_samples) % n_classes
+    n, per_row = args.num_samples, n_classes if n_classes and args.label is None else 8
+    labels = torch.arange(n) % per_row if args.label is None else torch.full((n,), args.label)
     path = os.path.join(args.out, "generated.png")
-    vutils.save_image(draw(generator.eval(), noise, labels), path, normalize=True,
-                      nrow=n_classes if n_classes and args.label is None else 8,
-                      value_range=(-1, 1))
-    print(f"wrote {args.num_samples} samples to {path}")
+    with prepare_out(args.out, new_run=False):  # held while it writes
+        torch.manual_seed(args.seed)
+        samples = draw(generator.eval(), torch.randn(n, z_dim), labels if n_classes else None)
+        vutils.save_image(samples, path, normalize=True, nrow=per_row, value_range=(-1, 1))
+    print(f"wrote {n} samples to {path}")
     return 0
 
 
