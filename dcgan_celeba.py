@@ -415,7 +415,7 @@ def results(args, img_list, G_losses, D_losses, real_batch, modelG, fixed_noise,
     print(f"{stop or 'done'} after {iters} iterations; the figures and files are in {args.out}")
     if iters * args.batch_size < 200000:
         print(f"note: the tutorial's 5 epochs show D ~1M CelebA images and faces appear after "
-              f"~200k: expect noise or blobs from this run's {iters * args.batch_size:,}")
+              f"~200k: expect noise or blobs from this run's {iters * args.batch_size:,} images")
     if args.fid:
         fid_report(sampleG, dataset, args, args.epochs - 1, iters)
     return 0

@@ -391,13 +391,15 @@ def test_image_size_128_trains_and_exports_128px(tmp_path):
     assert g(torch.randn(3, 100, 1, 1)).shape == (3, 3, 128, 128)
 
 
-def test_a_short_run_draws_real_samples_not_flat_grey(tmp_path):
+def test_a_short_run_draws_real_samples_not_flat_grey(tmp_path, capsys):
     """Four iterations: the exported generator and the grids vary like the training batches
-    (eval-mode sampling with batch-norm statistics recomputed), not a flat grey."""
+    (eval-mode sampling with batch-norm statistics recomputed), not a flat grey; the run says
+    how far it is from the tutorial's training."""
     data = make_image_folder(tmp_path / "celeba", n=16, size=40)
     out = tmp_path / "out"
     assert in_process("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
                       "--epochs", 1, "--log-every", 1) == 0
+    assert "expect noise or blobs from this run's 16 images" in capsys.readouterr().out
     g = torch.export.load(str(out / "generator.pt2")).module()
     with torch.no_grad():
         x = g(torch.randn(64, 100, 1, 1))
