@@ -37,7 +37,7 @@ import torchvision.datasets as dset
 import torchvision.transforms as transforms
 import torchvision.utils as vutils
 from PIL import Image
-from torch.optim.swa_utils import AveragedModel
+from torch.optim.swa_utils import AveragedModel, update_bn
 
 from common import (ArgumentParser, atomic_save, command_line, fail, ignore_signals, int_range,
                     load_checkpoint, parse, pick_device, positive_float, positive_int,
@@ -726,13 +726,8 @@ def sampling_copy(modelG, args, passes=16):
     g = copy.deepcopy(getattr(modelG, "module", modelG)).float()
     device = next(g.parameters()).device
     gen = torch.Generator(device).manual_seed(args.seed)
-    for m in g.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average over the passes below
-    with torch.no_grad():
-        for _ in range(passes):
-            g(torch.randn(64, args.nz, 1, 1, device=device, generator=gen))
+    update_bn([torch.randn(64, args.nz, 1, 1, device=device, generator=gen)  # torch's: reset,
+               for _ in range(passes)], g)  # then a cumulative average over these batches
     return g.eval()
 
 
