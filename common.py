@@ -29,8 +29,9 @@ def fail(message):
 
 
 def run(main, argv=None):
-    """main(argv) as an exit status: 2 with one `error:` line for what a user can cause (bad
-    input, a full disk, too little memory), 130 for Ctrl-C; real bugs keep their traceback."""
+    """main(argv)'s exit status: 2 and one `error:` line for user faults, 130 for Ctrl-C."""
+    if hasattr(sys.stdout, "reconfigure"):  # each line at once, also into a pipe or a log file
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         return main(argv) or 0
     except UserError as e:
@@ -101,8 +102,7 @@ def number(ok, words):
 
 positive_int = int_range(1, 2**31 - 1)
 seed_int = int_range(0, 2**63 - 1)  # what torch.manual_seed takes
-# Beyond 1e9 no rate or time makes sense, and near float32's limit Adam's step overflows.
-positive_float = number(lambda v: 0 < v <= 1e9, "above 0 and at most 1e9")
+positive_float = number(lambda v: 0 < v <= 1e9, "above 0 and at most 1e9")  # beyond: Adam overflows
 unit_interval = number(lambda v: 0 <= v < 1, "in [0, 1)")  # Adam's betas, label smoothing
 
 
@@ -145,6 +145,12 @@ def command_line(parser, args, idle=()):
     return " ".join(words)
 
 
+def as_flags(settings):
+    """{"batch_size": 128, "amp": False} as `--batch-size 128 --no-amp` (for --tutorial's help)."""
+    return " ".join(("--" if v else "--no-") + k.replace("_", "-") if isinstance(v, bool) else
+                    f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
+
+
 # -- Run set-up: device, output folder ---------------------------------------------------------
 def pick_device(name="auto"):
     """`auto` picks cuda, then mps, then cpu; an unavailable explicit choice is a user error."""
@@ -164,8 +170,7 @@ def prepare_out(path, new_run=True, overwrite=False, hold=True):
     if new_run and not overwrite and os.path.exists(os.path.join(path, "metrics.csv")):
         resume = os.path.join(path, "checkpoint.pt")
         hint = f"continue it with --resume {resume}, " if os.path.exists(resume) else ""
-        fail(f"--out {path} holds an earlier run; {hint}pass a new --out, or --overwrite to "
-             f"replace it")
+        fail(f"--out {path} holds an earlier run; {hint}pass a new --out, or --overwrite it")
     if not hold:
         return None
     made = not os.path.isdir(path)

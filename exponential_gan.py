@@ -52,9 +52,9 @@ import torch
 import torch.nn as nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
-from common import (ArgumentParser, command_line, fail, int_range, load_checkpoint, parse,
-                    pick_device, positive_float, prepare_out, run, save_generator, seed_int,
-                    stop_on_ctrl_c, unit_interval)
+from common import (ArgumentParser, as_flags, command_line, fail, int_range, load_checkpoint,
+                    parse, pick_device, positive_float, prepare_out, run, save_generator,
+                    seed_int, stop_on_ctrl_c, unit_interval)
 
 SCRIPT = "exponential_gan"
 # Each shape: x range of the data, y = f(x), plot limits and labels (the book's exercises).
@@ -76,11 +76,6 @@ MAX = 10**6  # cap of every count: no accepted value can exhaust memory
 
 
 # -- 1. Arguments ------------------------------------------------------------------------------
-def as_flags(settings):
-    return " ".join(f"--{k.replace('_', '-')}" if v is True else f"--no-{k.replace('_', '-')}"
-                    if v is False else f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
-
-
 def parse_args(argv=None):
     p = ArgumentParser(prog=os.path.basename(__file__),
                        description="GAN that learns to draw points on a curve (M. Liu, "

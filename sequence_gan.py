@@ -53,9 +53,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import (ArgumentParser, command_line, fail, int_range, load_checkpoint, parse,
-                    pick_device, positive_float, prepare_out, run, save_generator, seed_int,
-                    stop_on_ctrl_c)
+from common import (ArgumentParser, as_flags, command_line, fail, int_range, load_checkpoint,
+                    parse, pick_device, positive_float, prepare_out, run, save_generator,
+                    seed_int, stop_on_ctrl_c)
 
 SCRIPT = "sequence_gan"
 # The book's own settings (section 3.5), what --tutorial switches to.
@@ -66,11 +66,6 @@ MAX = 10**6  # cap of the counts: no accepted value can exhaust memory
 
 
 # -- 1. Arguments ------------------------------------------------------------------------------
-def as_flags(settings):
-    return " ".join(f"--{k.replace('_', '-')}" if v is True else f"--no-{k.replace('_', '-')}"
-                    if v is False else f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
-
-
 def weight(text):
     """argparse type: a number from 0 to 1e6."""
     try:

@@ -2,6 +2,7 @@
 atomic checkpoints, signals, the saved generator."""
 import argparse
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 import common
+from helpers import ROOT
 
 
 def tiny_generator():
@@ -42,6 +44,22 @@ def test_run_gives_one_error_line_and_the_right_exit_code(capsys):
 
 
 # -- Flags -------------------------------------------------------------------------------------
+def test_run_sends_each_printed_line_into_a_pipe_at_once(tmp_path):
+    """`python script.py | tee log` (or `> log`) shows progress as it is printed, not at exit."""
+    prog = tmp_path / "prog.py"
+    prog.write_text("import sys\nimport common\n\ndef main(argv):\n    print('first line')\n"
+                    "    sys.stdin.readline()\n\nsys.exit(common.run(main))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    p = subprocess.Popen([sys.executable, str(prog)], stdin=subprocess.PIPE, text=True,
+                         stdout=subprocess.PIPE, env={**env, "PYTHONPATH": ROOT})
+    try:  # block-buffered, the line would wait for the exit, and the exit for our input
+        assert select.select([p.stdout], [], [], 60)[0], "no line in a minute: buffered"
+        assert p.stdout.readline() == "first line\n"
+    finally:
+        p.communicate("go\n", timeout=60)
+    assert p.returncode == 0
+
+
 def test_number_types_accept_what_fits_and_refuse_the_rest():
     assert common.positive_int("5") == 5 and common.positive_int("1e3") == 1000
     assert common.seed_int(str(2**63 - 1)) == 2**63 - 1
