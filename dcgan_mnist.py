@@ -1,9 +1,7 @@
-"""DCGAN on MNIST digits: the cookbook's DCGAN recipes, then the PNG-folder DCGAN tutorial.
-
-The cookbook chapter "Exploring Generative Adversarial Networks" in its order and under its
-names; then "How to build a DCGAN with PyTorch" (--arch dropout, --dataset folder; https://
-towardsdatascience.com/how-to-build-a-dcgan-with-pytorch-31bfbf2ad96a); then appendices A-F,
-each reached by one call. Usage and the files in --out: README.md. Copy it with common.py."""
+"""DCGAN on MNIST digits: the cookbook chapter "Exploring Generative Adversarial Networks" in its
+order and under its names; then "How to build a DCGAN with PyTorch" (--arch dropout, --dataset
+folder; towardsdatascience.com/how-to-build-a-dcgan-with-pytorch-31bfbf2ad96a); then appendices
+A-F, each reached by one call. Usage and the files in --out: README.md. Copy it with common.py."""
 import argparse
 import contextlib
 import copy
@@ -25,22 +23,20 @@ import torch.optim as optim
 import torchvision
 import torchvision.transforms as transforms
 import torchvision.utils as vutils
-from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Subset, TensorDataset
 from torchsummary import summary
 from torchvision.datasets.folder import IMG_EXTENSIONS, ImageFolder, default_loader
 
-from common import (ArgumentParser, UserError, atomic_save, command_line, fail, ignore_signals,
-                    int_range, load_checkpoint, number, parse, pick_device, positive_float,
-                    positive_int, prepare_out, run, save_generator, seed_int, stop_on_ctrl_c,
-                    unit_interval)
+from common import (ArgumentParser, UserError, as_flags, atomic_save, command_line, fail,
+                    ignore_signals, int_range, load_checkpoint, number, parse, pick_device,
+                    positive_float, positive_int, prepare_out, run, save_generator, seed_int,
+                    stop_on_ctrl_c, unit_interval)
 
 SCRIPT = "dcgan_mnist"
 ARCH_Z_DIM = {"cookbook": 100, "dropout": 16}  # the cookbook's z_dim; the PNG tutorial's 16
 # --tutorial: the cookbook's settings (Adam's defaults, batch 128, labels 1 and 0, G, float32)
-TUTORIAL_SETTINGS = {"batch_size": 128, "lr": 1e-3, "lr_d": 1e-3, "beta1": 0.9,
-                     "real_label": 1.0, "ema": 0.0, "decode_once": False, "amp": False,
-                     "channels_last": False}
+TUTORIAL_SETTINGS = dict(batch_size=128, lr=1e-3, beta1=0.9, real_label=1.0, ema=0.0,
+                         decode_once=False, amp=False, channels_last=False)
 MAY_CHANGE = ("epochs", "workers", "device", "log_every", "sample_every", "eval",
               "eval_samples", "download")  # what --resume may change; the rest is the run's
 FIELDS = ["epoch", "iteration", "g_loss", "d_loss", "d_x", "d_g_z", "images_per_sec",
@@ -49,13 +45,10 @@ FIELDS = ["epoch", "iteration", "g_loss", "d_loss", "d_x", "d_g_z", "images_per_
 
 def parse_args(argv):
     """(parser, args, checkpoint): the flags, with the defaults that depend on other flags."""
-    p = ArgumentParser(description="DCGAN on MNIST, Fashion-MNIST or a folder of images: the "
-                       "cookbook's DCGAN recipes and the PNG-folder DCGAN tutorial.")
+    p = ArgumentParser(description="DCGAN on MNIST-like digits: two tutorials' recipes.")
     on_off = argparse.BooleanOptionalAction
     add = p.add_argument_group("the tutorial's inputs").add_argument
-    add("--tutorial", action="store_true", help="the cookbook's settings: " + " ".join(
-        ("--" if v else "--no-") + k.replace("_", "-") if isinstance(v, bool) else
-        f"--{k.replace('_', '-')} {v}" for k, v in TUTORIAL_SETTINGS.items()))
+    add("--tutorial", action="store_true", help="the cookbook's: " + as_flags(TUTORIAL_SETTINGS))
     add("--epochs", type=int_range(1, 10000), default=50, help="num_epochs")
     # Better than the cookbook (10 epochs x 5,000 real digits, 4 seeds; benchmarks/README.md):
     # batch 64 (twice the updates per epoch), beta1 0.5, real label 0.9 and the --ema average.
@@ -67,8 +60,7 @@ def parse_args(argv):
         help="real_label; below 1: one-sided label smoothing (cookbook: 1)")
     add("--z-dim", type=int_range(1, 1024), help="z_dim (default: 100; dropout: 16)")
     add("--g-updates", type=int_range(1, 5), default=1, help="G steps per D step (There's more)")
-    add("--arch", choices=sorted(ARCH_Z_DIM), default="cookbook",
-        help="dropout: the PNG-folder tutorial's Generator and Discriminator")
+    add("--arch", choices=sorted(ARCH_Z_DIM), default="cookbook", help="dropout: PNG tutorial's")
     add("--batchnorm", action=on_off, default=True, help="--arch dropout's switch in G")
     add = p.add_argument_group("data and speed").add_argument
     add("--dataset", choices=["mnist", "fashion-mnist", "folder"], default="mnist",
@@ -89,8 +81,7 @@ def parse_args(argv):
     add("--sample-every", type=positive_int, default=500, help="grid every N")
     add = p.add_argument_group("run control").add_argument
     add("--seed", type=seed_int, default=999)
-    add("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-        help="auto: the cookbook's, cuda if there is one, else cpu")
+    add("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda/cpu")
     add("--out", default="outputs/dcgan_mnist", help="folder for everything written")
     add("--overwrite", action="store_true", help="replace the run already in --out")
     add("--resume", metavar="PATH", help="continue the run of this checkpoint.pt")
@@ -103,19 +94,10 @@ def parse_args(argv):
     if args.label is not None and not args.generate or args.conditional and args.arch != "cookbook":
         p.error("--label goes with --generate, --conditional with --arch cookbook")
     args.z_dim = args.z_dim or ARCH_Z_DIM[args.arch]
-    args.lr_d = args.lr_d or args.lr
     args.eval = not args.dry_run if args.eval is None else args.eval
     if not args.show:
         plt.switch_backend("Agg")  # figures as files only
     return p, args, checkpoint
-
-
-def idle_flags(args, amp):
-    """The flags that do nothing in this run: the `arguments:` line leaves them out."""
-    idle = {"download": args.dataset == "folder", "amp": args.amp and not amp,
-            "batchnorm": args.arch == "cookbook", "eval_samples": not args.eval,
-            "lr_d": args.lr_d == args.lr, "num_samples": True}
-    return [dest for dest, unused in idle.items() if unused]
 
 
 # == The cookbook, "Creating a DCGAN generator" ==============================================
@@ -126,11 +108,9 @@ def load_data(args):
         transforms.Normalize((0.5, ), (0.5, )),
     ])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if args.device != "auto":  # --device: that one, or an error if it is not here
-        device = pick_device(args.device)
-    if args.dataset == "folder":
-        return png_folder(args), device
-    return torchvision_dataset(args, transform), device  # appendix A
+    device = device if args.device == "auto" else pick_device(args.device)  # --device, if here
+    dataset = png_folder(args) if args.dataset == "folder" else torchvision_dataset(args, transform)
+    return dataset, device  # png_folder: the PNG tutorial's, below; torchvision_dataset: A
 
 
 class Generator_model(nn.Module):
@@ -209,10 +189,11 @@ def main(argv=None):
     dataset, device = load_data(args)
     amp = args.amp and (torch.cuda.is_bf16_supported() if device.type == "cuda" else
                         device.type == "cpu" and torch.cpu._is_avx512_bf16_supported())
-    print("arguments: " + command_line(parser, args, idle_flags(args, amp)), flush=True)
-    images, labels = decode_once(dataset, args)  # appendix A: every image, decoded once
+    idle = {"download": args.dataset == "folder", "amp": args.amp and not amp, "num_samples": 1,
+            "batchnorm": args.arch == "cookbook", "eval_samples": not args.eval}  # do nothing
+    print("arguments: " + command_line(parser, args, [k for k, v in idle.items() if v]))
     loader_gen = torch.Generator().manual_seed(args.seed)  # the shuffles; --resume restores it
-    train_loader = training_batches(args, dataset, images, labels, loader_gen, device)
+    train_loader, images, labels = training_batches(args, dataset, loader_gen, device)  # A
     z_dim, n_classes = args.z_dim, len(dataset.classes)
     n_cond = n_classes if args.conditional else 0
     if args.arch == "cookbook":
@@ -228,7 +209,8 @@ def main(argv=None):
         summary(discriminator, (1, 28, 28))
     criterion = nn.BCEWithLogitsLoss()  # the cookbook: nn.BCELoss() after D's sigmoid
     fixed_noise = torch.randn(64, z_dim, device=device)
-    doptimizer = optim.Adam(discriminator.parameters(), lr=args.lr_d, betas=(args.beta1, 0.999))
+    doptimizer = optim.Adam(discriminator.parameters(), lr=args.lr_d or args.lr,
+                            betas=(args.beta1, 0.999))
     goptimizer = optim.Adam(generator.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
     real_label, fake_label = args.real_label, 0
     image_list = []
@@ -241,15 +223,15 @@ def main(argv=None):
     if args.channels_last:  # G's transposed convolutions ~15% faster on a CPU
         generator.to(memory_format=torch.channels_last)
     ctx = torch.autocast(device.type, torch.bfloat16) if amp else contextlib.nullcontext()
-    print(f"device: {device}, {'bf16 autocast' if amp else 'float32'}", flush=True)
-    ema = ema_of(generator, args.ema)  # B: the samples come from G's moving average ...
+    print(f"device: {device}, {'bf16 autocast' if amp else 'float32'}")
+    ema = ema_of(generator, goptimizer, args.ema) if args.ema else None  # B: G's moving average
     sampler = functools.partial(sampling_copy, copy.deepcopy(generator), ema.module if ema else
                                 generator, z_dim, n_cond)  # B: ... with batch norm of its own
     fixed_cond = [(torch.arange(64) % n_cond).to(device)] if n_cond else []  # C: class/column
-    loss_iterations, start_epoch, start_batch, quality = [], 0, 0, None
+    loss_iterations, start_epoch, start_batch = [], 0, 0
     parts = {"generator": generator, "discriminator": discriminator, "ema": ema,
              "goptimizer": goptimizer, "doptimizer": doptimizer, "g_losses": g_losses,
-             "d_losses": d_losses, "loss_iterations": loss_iterations, "image_list": image_list}
+             "d_losses": d_losses, "loss_iterations": loss_iterations}
     clf, reference = quality_classifier(args, images, labels, n_classes, device)  # E
     if checkpoint:  # D: --resume, every part as it was saved
         start_epoch, start_batch, iterations = restore(checkpoint, parts, loader_gen, device)
@@ -277,7 +259,7 @@ def main(argv=None):
                     d_output = discriminator(real_images, *cond).view(-1)
                     derror_real = criterion(d_output, label)
                 derror_real.backward()
-                d_x = d_output.detach()  # D(x), for metrics.csv
+                d_x = d_output.detach().float().sigmoid().mean()  # D(x), for metrics.csv
                 noise = torch.randn(size, z_dim, device=device)
                 with ctx:
                     fake_images = generator(noise, *cond)
@@ -298,8 +280,6 @@ def main(argv=None):
                         gerror = criterion(d_output, label)
                     gerror.backward()
                     goptimizer.step()
-                if ema:
-                    ema.update_parameters(generator)
                 seen += size
                 last = (epoch == num_epochs-1) and (i == len(train_loader)-1) or args.dry_run
                 if i % args.log_every == 0 or last:
@@ -311,9 +291,8 @@ def main(argv=None):
                     d_losses.append(derror_total.item())
                     loss_iterations.append(iterations)
                     metrics.writerow({"epoch": epoch + 1, "iteration": iterations, "g_loss":
-                        round(g_losses[-1], 5), "d_loss": round(d_losses[-1], 5), "images_per_sec":
-                        round(rate), "d_x": round(d_x.float().sigmoid().mean().item(), 4),
-                        "d_g_z": round(d_output.detach().float().sigmoid().mean().item(), 4)})
+                        g_losses[-1], "d_loss": d_losses[-1], "images_per_sec": round(rate),
+                        "d_x": f"{d_x:.4f}", "d_g_z": f"{d_output.float().sigmoid().mean():.4f}"})
                 if (iterations % args.sample_every == 0) or last:
                     with torch.no_grad():
                         fake_images = sampler()(fixed_noise, *fixed_cond).detach().cpu()
@@ -325,8 +304,8 @@ def main(argv=None):
                     break
             start_batch, finished = 0, i + 1 == len(train_loader)
             if clf is not None and finished:  # E: the quality of this epoch's samples
-                quality = evaluate(sampler(), clf, reference, args, n_classes, device)
-                metrics.writerow({"epoch": epoch + 1, "iteration": iterations - 1, **quality})
+                metrics.writerow({"epoch": epoch + 1, "iteration": iterations - 1,
+                                  **evaluate(sampler(), clf, reference, args, n_classes, device)})
             save_checkpoint(ckpt_path, args, parts, epoch=epoch + finished, iterations=iterations,
                             batch=0 if finished else i + 1,  # D: where --resume goes on
                             loader_rng=loader_gen.get_state() if finished else epoch_rng)
@@ -338,9 +317,6 @@ def main(argv=None):
 
     results(args, g_losses, d_losses, loss_iterations, image_list, out)
     write_extras(args, out, n_cond, sampler())  # appendix F
-    if quality:
-        print(f"final quality: {quality_text(quality, n_classes)} (real images: Frechet "
-              f"{reference['frechet']:.2f})")
     del out_lock  # the end of the run: --out is free again
     return 0
 
@@ -432,10 +408,9 @@ def png_folder(args):
     ])
     bad = []  # Addition: files that do not decode are counted and left out when scanned
     def readable(path):  # ImageFolder's is_valid_file
-        try:
+        with contextlib.suppress(Exception):  # truncated, corrupt or not an image at all
             return path.lower().endswith(IMG_EXTENSIONS) and default_loader(path) is not None
-        except Exception:  # truncated, corrupt or not an image at all
-            bad.append(path)
+        bad.append(path)
     try:
         dataset = ImageFolder(root=args.dataroot, transform=transform, is_valid_file=readable)
     except (FileNotFoundError, NotADirectoryError) as e:
@@ -448,8 +423,12 @@ def png_folder(args):
     return dataset
 
 
-def training_batches(args, dataset, images, labels, generator, device):
-    """train_loader: its DataLoader, or the same batches of the images decoded once (A)."""
+# == Appendix A: the images decoded once; MNIST ==============================================
+def training_batches(args, dataset, generator, device):
+    """(train_loader, images, labels): every image through its dataset's transform once, and
+    batches of them as its DataLoader's (that, as the tutorials, with --no-decode-once)."""
+    images, labels = map(torch.cat, zip(*DataLoader(
+        dataset, batch_size=500, num_workers=args.workers, worker_init_fn=ignore_signals)))
     keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
     keep = keep[:args.subset].sort().values  # --subset: the same images for every --seed
     drop_last = len(keep) % args.batch_size == 1  # batch norm needs 2 images in a batch
@@ -457,17 +436,10 @@ def training_batches(args, dataset, images, labels, generator, device):
     if not args.decode_once:
         return DataLoader(Subset(dataset, keep.tolist()), batch_size=args.batch_size,
                           shuffle=True, num_workers=args.workers, generator=generator,
-                          drop_last=drop_last, worker_init_fn=ignore_signals)
+                          drop_last=drop_last, worker_init_fn=ignore_signals), images, labels
     data = TensorDataset(images[keep].to(device), labels[keep].to(device))
     batches = BatchSampler(RandomSampler(data, generator=generator), args.batch_size, drop_last)
-    return DataLoader(data, sampler=batches, batch_size=None, generator=generator)
-
-
-# == Appendix A: the images decoded once; MNIST ==============================================
-def decode_once(dataset, args):
-    """Every image through its dataset's transform once: (N, 1, 28, 28) images, N labels."""
-    return map(torch.cat, zip(*DataLoader(dataset, batch_size=500, num_workers=args.workers,
-                                          worker_init_fn=ignore_signals)))
+    return DataLoader(data, sampler=batches, batch_size=None, generator=generator), images, labels
 
 
 def torchvision_dataset(args, transform):
@@ -487,34 +459,32 @@ def torchvision_dataset(args, transform):
 
 
 # == Appendix B: samples from G's moving average, with batch-norm statistics of their own ====
-def ema_of(generator, decay):
-    """torch's AveragedModel of G: an exponential average, bias-corrected as Adam's moments."""
-    def multi_avg_fn(averaged, current, num_averaged):
-        weight = (1 - decay) / (1 - decay ** (num_averaged + 1).double())
-        torch._foreach_lerp_(averaged, current, weight.float())
-    return AveragedModel(generator, multi_avg_fn=multi_avg_fn, use_buffers=False) if decay else None
+def ema_of(generator, goptimizer, decay):
+    """torch's AveragedModel of G, bias-corrected as Adam's moments, after each G step."""
+    def lerp(averaged, current, t):  # averaged += w (current - averaged), all tensors at once
+        torch._foreach_lerp_(averaged, current, ((1 - decay) / (1 - decay ** (t + 1.0))).float())
+    ema = torch.optim.swa_utils.AveragedModel(generator, multi_avg_fn=lerp, use_buffers=False)
+    goptimizer.register_step_post_hook(lambda *_: ema.update_parameters(generator))  # not in loop
+    return ema
 
 
 def sampling_copy(copy_g, source, z_dim, n_cond, size=512):
-    """copy_g with source's weights, in eval mode, with batch-norm statistics of those weights
-    (swa_utils.update_bn's idea: one pass on its own noise). Touches neither source nor RNG."""
+    """copy_g with source's weights in eval mode, its batch-norm statistics those of one pass."""
     copy_g.load_state_dict(source.state_dict())
     for m in copy_g.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average: here, of the one pass
+            m.momentum = 1.0  # the running statistics become the pass's own
     g, device = torch.Generator().manual_seed(0), next(copy_g.parameters()).device
-    labels = [torch.randint(n_cond, (size,), generator=g).to(device)] if n_cond else []
-    with torch.no_grad():
-        copy_g.train()(torch.randn(size, z_dim, generator=g).to(device), *labels)
+    labels = torch.randint(n_cond, (size,), generator=g) if n_cond else None
+    draw(copy_g.train(), torch.randn(size, z_dim, generator=g).to(device), labels)  # the pass
     return copy_g.eval()
 
 
 @torch.no_grad()
 def draw(model, noise, labels=None):
-    """Samples, float32 on the CPU, 1,000 at a time."""
-    return torch.cat([model(z, *([] if labels is None else [labels[j:j + 1000]])).float().cpu()
-                      for j, z in zip(range(0, len(noise), 1000), noise.split(1000))])
+    """Samples, float32 on the CPU, 1,000 at a time (labels: the classes asked for, or None)."""
+    parts = [noise] if labels is None else [noise, labels.to(noise.device)]
+    return torch.cat([model(*b).float().cpu() for b in zip(*[x.split(1000) for x in parts])])
 
 
 # == Appendix C, conditional labels: in the networks above, and `cond` in the loop ===========
@@ -522,7 +492,6 @@ def draw(model, noise, labels=None):
 def save_checkpoint(path, args, parts, **position):
     """Every part of the run, the random streams and where the next step starts, atomically."""
     state = {k: v.state_dict() if hasattr(v, "state_dict") else v for k, v in parts.items()}
-    state["image_list"] = [(g * 255).round().byte() for g in parts["image_list"]]
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
     atomic_save({"script": SCRIPT, "args": vars(args), **position, **state, "cuda_rng": cuda,
                  "rng": torch.get_rng_state()}, path)
@@ -533,7 +502,7 @@ def restore(checkpoint, parts, loader_gen, device):
     try:
         for name, part in parts.items():
             if isinstance(part, list):
-                part[:] = [x.float() / 255 if name == "image_list" else x for x in checkpoint[name]]
+                part[:] = checkpoint[name]
             elif part is not None:
                 part.load_state_dict(checkpoint[name])
         loader_gen.set_state(checkpoint["loader_rng"])
@@ -555,7 +524,7 @@ def quality_classifier(args, images, labels, n_classes, device):
             print("note: no quality figures: they need labels (class subfolders)")
         return None, None
     key = hashlib.sha256(images[::7].numpy().tobytes() + labels.numpy().tobytes() +
-                         f"v3 {args.eval_samples}".encode()).hexdigest()[:16]
+                         f"v4 {args.eval_samples}".encode()).hexdigest()[:16]
     path = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                         "gan-examples", f"dcgan_mnist_classifier_{key}.pt")
     fit, held_out = stratified_halves(labels)
@@ -579,21 +548,18 @@ def quality_classifier(args, images, labels, n_classes, device):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            # real vs real: the features of n images of one half against n of the other's
-            (real, _), (ref, probs) = (classify(clf, images[half[:n]], device)
-                                       for half in (fit, held_out))
-            mu, sigma = ref.mean(0), torch.cov(ref.T)
-            reference = {"mu": mu, "sigma": sigma, **figures(probs, real, mu, sigma), "accuracy":
-                         (probs.argmax(1) == labels[held_out[:n]]).double().mean().item()}
+            # the held-out half's figures, and real vs real: n of one half against n of the other
+            reference = figures(clf, images[held_out[:n]], device, want=labels[held_out[:n]])
+            reference["frechet"] = figures(clf, images[fit[:n]], device, reference)["frechet"]
             with contextlib.suppress(OSError, UserError):  # else "trained", not cached
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 atomic_save({"state_dict": clf.state_dict(), **reference}, path)
                 done = f"trained; cached in {path}"
-    print(f"quality classifier: {done} ({reference['accuracy']:.1%} right on held-out images)\n"
-          f"quality of {args.eval_samples} samples, each epoch: classes = how many of the "
-          f"{n_classes} it sees drawn;\n  ratio = most / least frequent class (1: even); confidence"
-          f" = its mean top probability;\n  Frechet = FID's distance of their features to real "
-          f"images' (lower: closer)\nreal images: {quality_text(reference, n_classes)}", flush=True)
+    print(f"quality classifier: {done}\nquality of {args.eval_samples} samples, each epoch: "
+          f"classes = how many of the {n_classes} it sees drawn;\n  ratio = most / least frequent "
+          f"class (1: even); confidence = its mean top probability;\n  Frechet = FID's distance of "
+          f"their features to real images' (lower: closer);\n  label accuracy = how often it sees "
+          f"the class asked for\nreal images: {quality_text(reference, n_classes)}")
     return clf.to(device).eval(), reference
 
 
@@ -608,67 +574,60 @@ def stratified_halves(labels, seed=0):
 
 
 @torch.no_grad()
-def classify(clf, images, device):
-    """Features (N, 128) in float64 and class probabilities (N, K), on the CPU."""
+def figures(clf, images, device, reference=None, want=None):
+    """Classes drawn, ratio, confidence, label accuracy; Frechet distance to the reference (FID's
+    formula, tr sqrtm by S1 S2's eigenvalues), or with none the features' mean and covariance."""
     features = torch.cat([clf[0](x.to(device).float()) for x in images.split(1000)])
-    return features.double().cpu(), torch.softmax(clf[1](features), 1).cpu()
-
-
-def figures(probs, features, mu, sigma):
-    """Classes drawn, ratio, confidence, and FID's formula (tr sqrtm by S1 S2's eigenvalues)."""
+    probs, features = torch.softmax(clf[1](features), 1).cpu(), features.double().cpu()
     counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1])
-    s = torch.cov(features.T)
+    q = {"classes_covered": int((counts > 0).sum()), "class_ratio": round(
+        counts.max().item() / counts.min().item(), 3) if counts.min() else "",
+        "confidence": round(probs.max(1).values.mean().item(), 4)}
+    if want is not None:
+        q["label_accuracy"] = round((probs.argmax(1) == want).double().mean().item(), 4)
+    if reference is None:
+        return {**q, "mu": features.mean(0), "sigma": torch.cov(features.T)}
+    s, mu, sigma = torch.cov(features.T), reference["mu"], reference["sigma"]
     root = torch.linalg.eigvals(s @ sigma).real.clamp(min=0).sqrt().sum()
     d = ((features.mean(0) - mu) ** 2).sum() + s.trace() + sigma.trace() - 2 * root
-    return {"classes_covered": int((counts > 0).sum()), "class_ratio": round(
-        counts.max().item() / counts.min().item(), 3) if counts.min() else "",
-        "confidence": round(probs.max(1).values.mean().item(), 4),
-        "frechet": round(max(0.0, d.item()), 3)}
+    return {**q, "frechet": round(max(0.0, d.item()), 3)}
 
 
 def evaluate(g, clf, reference, args, n_classes, device):
     """The figures of --eval-samples images from a fixed noise (its own generator)."""
     z = torch.randn(args.eval_samples, args.z_dim, generator=torch.Generator().manual_seed(1))
-    want = torch.arange(args.eval_samples) % n_classes
-    features, probs = classify(clf, draw(g, z.to(device), want.to(device) if args.conditional
-                                         else None), device)
-    quality = figures(probs, features, reference["mu"], reference["sigma"])
-    if args.conditional:  # does the classifier see the class that was asked for?
-        quality["label_accuracy"] = round((probs.argmax(1) == want).double().mean().item(), 4)
-    print(f"quality: {quality_text(quality, n_classes)}", flush=True)
+    want = torch.arange(args.eval_samples) % n_classes if args.conditional else None
+    quality = figures(clf, draw(g, z.to(device), want), device, reference, want)
+    print(f"quality: {quality_text(quality, n_classes)} (real vs real: {reference['frechet']:.2f})")
     return quality
 
 
 def quality_text(q, n_classes):
-    ratio = f"ratio {q['class_ratio']:.2f}" if q["class_ratio"] != "" else \
-        f"ratio undefined ({n_classes - q['classes_covered']} class(es) never drawn)"
-    return (f"classes {q['classes_covered']}/{n_classes}, {ratio}, confidence "
+    ratio = f"{q['class_ratio']:.2f}" if q["class_ratio"] != "" else "undefined (not all drawn)"
+    return (f"classes {q['classes_covered']}/{n_classes}, ratio {ratio}, confidence "
             f"{q['confidence']:.3f}, Frechet {q['frechet']:.2f}" +
             (f", label accuracy {q['label_accuracy']:.3f}" if "label_accuracy" in q else ""))
 
 
 # == Appendix F: the saved generator, and --generate =========================================
 def write_extras(args, out, n_cond, sampler):
-    """generator.pt2 and generator_weights.pt, with the sampler's weights."""
-    settings = {"arch": args.arch, "z_dim": args.z_dim, "batchnorm": args.batchnorm,
-                "n_classes": n_cond}  # what --generate rebuilds
+    """generator.pt2 and generator_weights.pt, with the sampler's weights (its last use)."""
+    settings = dict(arch=args.arch, z_dim=args.z_dim, batchnorm=args.batchnorm, n_classes=n_cond)
     example = (torch.randn(2, args.z_dim),) + ((torch.tensor([0, 1]),) if n_cond else ())
-    export = sampler.to("cpu", memory_format=torch.contiguous_format)  # the run's last use
+    export = sampler.to("cpu", memory_format=torch.contiguous_format)
     save_generator(export, example, out, SCRIPT, settings)
-    print(f"wrote generator.pt2, generator_weights.pt, checkpoint.pt, metrics.csv and figures "
-          f"to {out}")
+    print(f"wrote generator.pt2, generator_weights.pt, checkpoint.pt, metrics.csv, *.png to {out}")
 
 
 def generate(args):
     """Samples from a run's generator_weights.pt: nothing is trained."""
     saved = load_checkpoint(args.generate, SCRIPT)
-    try:  # the settings of a generator_weights.pt (no absurd sizes from a tampered file)
+    try:  # the settings of a generator_weights.pt, then its weights (the sampling copy's)
         arch, z_dim, n_classes = (saved["settings"][k] for k in ("arch", "z_dim", "n_classes"))
-        if not (0 < z_dim <= 1024 and 0 <= n_classes <= 1000 * (arch == "cookbook")):
-            raise ValueError(z_dim, n_classes)
-        generator = Generator_model(z_dim, n_classes) if arch == "cookbook" else \
-            Generator(z_dim, saved["settings"]["batchnorm"])
-        generator.load_state_dict(saved["state_dict"])  # the sampling copy's weights
+        with torch.device("meta"):  # no memory used: absurd sizes in a tampered file build nothing
+            generator = Generator_model(z_dim, n_classes) if arch == "cookbook" else \
+                Generator(z_dim, saved["settings"]["batchnorm"])
+        generator.load_state_dict(saved["state_dict"], assign=True)  # shapes checked, then used
     except Exception:
         hint = " (a checkpoint.pt is for --resume)" if "generator" in saved else ""
         fail(f"{args.generate} does not hold a generator dcgan_mnist.py can rebuild; pass the "
