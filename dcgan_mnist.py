@@ -88,7 +88,7 @@ def parse_args(argv):
     add("--dry-run", action="store_true", help="one iteration, then every file")
     add("--show", action="store_true", help="also show the figures in windows")
     add("--generate", metavar="PATH", help="no training: samples of a generator_weights.pt")
-    add("--num-samples", type=int_range(1, 10000), default=64, help="for --generate")
+    add("--num-samples", type=int_range(1, 10000), help="for --generate (default: 64)")
     add("--label", type=int_range(0, 9999), help="for --generate: the class drawn")
     args, checkpoint = parse(p, argv, TUTORIAL_SETTINGS, SCRIPT, MAY_CHANGE)
     if args.label is not None and not args.generate or args.conditional and args.arch != "cookbook":
@@ -189,8 +189,8 @@ def main(argv=None):
     dataset, device = load_data(args)
     amp = args.amp and (torch.cuda.is_bf16_supported() if device.type == "cuda" else
                         device.type == "cpu" and torch.cpu._is_avx512_bf16_supported())
-    idle = {"download": args.dataset == "folder", "amp": args.amp and not amp, "num_samples": 1,
-            "batchnorm": args.arch == "cookbook", "eval_samples": not args.eval}  # do nothing
+    idle = {"download": args.dataset == "folder", "amp": args.amp and not amp,
+            "batchnorm": args.arch == "cookbook", "eval_samples": not args.eval}  # no effect here
     print("arguments: " + command_line(parser, args, [k for k, v in idle.items() if v]))
     loader_gen = torch.Generator().manual_seed(args.seed)  # the shuffles; --resume restores it
     train_loader, images, labels = training_batches(args, dataset, loader_gen, device)  # A
@@ -425,8 +425,8 @@ def png_folder(args):
 
 # == Appendix A: the images decoded once; MNIST ==============================================
 def training_batches(args, dataset, generator, device):
-    """(train_loader, images, labels): every image through its dataset's transform once, and
-    batches of them as its DataLoader's (that, as the tutorials, with --no-decode-once)."""
+    """(train_loader, images, labels): every image through its dataset's transform once, then
+    batches of those tensors; --no-decode-once keeps the tutorials' DataLoader of the files."""
     images, labels = map(torch.cat, zip(*DataLoader(
         dataset, batch_size=500, num_workers=args.workers, worker_init_fn=ignore_signals)))
     keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
@@ -460,11 +460,11 @@ def torchvision_dataset(args, transform):
 
 # == Appendix B: samples from G's moving average, with batch-norm statistics of their own ====
 def ema_of(generator, goptimizer, decay):
-    """torch's AveragedModel of G, bias-corrected as Adam's moments, after each G step."""
+    """torch's AveragedModel of G, bias-corrected as Adam's moments, updated after each G step."""
     def lerp(averaged, current, t):  # averaged += w (current - averaged), all tensors at once
         torch._foreach_lerp_(averaged, current, ((1 - decay) / (1 - decay ** (t + 1.0))).float())
     ema = torch.optim.swa_utils.AveragedModel(generator, multi_avg_fn=lerp, use_buffers=False)
-    goptimizer.register_step_post_hook(lambda *_: ema.update_parameters(generator))  # not in loop
+    goptimizer.register_step_post_hook(lambda *_: ema.update_parameters(generator))  # a hook
     return ema
 
 
@@ -626,7 +626,7 @@ def generate(args):
         arch, z_dim, n_classes = (saved["settings"][k] for k in ("arch", "z_dim", "n_classes"))
         with torch.device("meta"):  # no memory used: absurd sizes in a tampered file build nothing
             generator = Generator_model(z_dim, n_classes) if arch == "cookbook" else \
-                Generator(z_dim, saved["settings"]["batchnorm"])
+                Generator(z_dim, saved["settings"]["batchnorm"]) if n_classes == 0 else None
         generator.load_state_dict(saved["state_dict"], assign=True)  # shapes checked, then used
     except Exception:
         hint = " (a checkpoint.pt is for --resume)" if "generator" in saved else ""
@@ -635,7 +635,7 @@ def generate(args):
     if args.label is not None and not args.label < n_classes:
         fail(f"--label needs a conditional generator with that class; {args.generate} has "
              f"{n_classes or 'no'} classes")
-    n, per_row = args.num_samples, n_classes if n_classes and args.label is None else 8
+    n, per_row = args.num_samples or 64, n_classes if n_classes and args.label is None else 8
     labels = torch.arange(n) % per_row if args.label is None else torch.full((n,), args.label)
     path = os.path.join(args.out, "generated.png")
     with prepare_out(args.out, new_run=False):  # held while it writes

@@ -42,6 +42,11 @@ def test_generate_says_which_file_to_pass(tmp_path, capsys):
                               "dcgan_mnist", settings)
         shutil.move(tmp_path / "generator_weights.pt", tmp_path / f"forged{k}.pt")
         cases.append((tmp_path / f"forged{k}.pt", "can rebuild"))
+    # the PNG tutorial's G with its own weights, but settings that claim classes it cannot take
+    common.save_generator(dcgan_mnist.Generator(16), (torch.randn(2, 16),), str(tmp_path),
+                          "dcgan_mnist", {"arch": "dropout", "z_dim": 16, "n_classes": 10,
+                                          "batchnorm": True})
+    cases.append((tmp_path / "generator_weights.pt", "can rebuild"))
     for path, words in cases:
         assert in_process(dcgan_mnist.main, "--generate", path, "--out", tmp_path / "g") == 2
         err = capsys.readouterr().err
