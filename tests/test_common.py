@@ -43,7 +43,6 @@ def test_run_gives_one_error_line_and_the_right_exit_code(capsys):
         common.run(lambda argv: 1 / 0, [])
 
 
-# -- Flags -------------------------------------------------------------------------------------
 def test_run_sends_each_printed_line_into_a_pipe_at_once(tmp_path):
     """`python script.py | tee log` (or `> log`) shows progress as it is printed, not at exit."""
     prog = tmp_path / "prog.py"
@@ -60,6 +59,7 @@ def test_run_sends_each_printed_line_into_a_pipe_at_once(tmp_path):
     assert p.returncode == 0
 
 
+# -- Flags -------------------------------------------------------------------------------------
 def test_number_types_accept_what_fits_and_refuse_the_rest():
     assert common.positive_int("5") == 5 and common.positive_int("1e3") == 1000
     assert common.seed_int(str(2**63 - 1)) == 2**63 - 1
