@@ -88,7 +88,7 @@ def parse_args(argv):
     add("--dry-run", action="store_true", help="one iteration, then every file")
     add("--show", action="store_true", help="also show the figures in windows")
     add("--generate", metavar="PATH", help="no training: samples of a generator_weights.pt")
-    add("--num-samples", type=int_range(1, 10000), help="for --generate (default: 64)")
+    add("--num-samples", type=int_range(1, 10000), default=64, help="for --generate")
     add("--label", type=int_range(0, 9999), help="for --generate: the class drawn")
     args, checkpoint = parse(p, argv, TUTORIAL_SETTINGS, SCRIPT, MAY_CHANGE)
     if args.label is not None and not args.generate or args.conditional and args.arch != "cookbook":
@@ -189,8 +189,8 @@ def main(argv=None):
     dataset, device = load_data(args)
     amp = args.amp and (torch.cuda.is_bf16_supported() if device.type == "cuda" else
                         device.type == "cpu" and torch.cpu._is_avx512_bf16_supported())
-    idle = {"download": args.dataset == "folder", "amp": args.amp and not amp,
-            "batchnorm": args.arch == "cookbook", "eval_samples": not args.eval}  # no effect here
+    idle = dict(download=args.dataset == "folder", amp=args.amp and not amp, num_samples=True,
+                batchnorm=args.arch == "cookbook", eval_samples=not args.eval)  # no effect here
     print("arguments: " + command_line(parser, args, [k for k, v in idle.items() if v]))
     loader_gen = torch.Generator().manual_seed(args.seed)  # the shuffles; --resume restores it
     train_loader, images, labels = training_batches(args, dataset, loader_gen, device)  # A
@@ -635,7 +635,7 @@ def generate(args):
     if args.label is not None and not args.label < n_classes:
         fail(f"--label needs a conditional generator with that class; {args.generate} has "
              f"{n_classes or 'no'} classes")
-    n, per_row = args.num_samples or 64, n_classes if n_classes and args.label is None else 8
+    n, per_row = args.num_samples, n_classes if n_classes and args.label is None else 8
     labels = torch.arange(n) % per_row if args.label is None else torch.full((n,), args.label)
     path = os.path.join(args.out, "generated.png")
     with prepare_out(args.out, new_run=False):  # held while it writes
