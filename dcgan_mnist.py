@@ -2,7 +2,6 @@
 order and under its names; then "How to build a DCGAN with PyTorch" (--arch dropout, --dataset
 folder; towardsdatascience.com/how-to-build-a-dcgan-with-pytorch-31bfbf2ad96a); then appendices
 A-F, each reached by one call. Usage and the files in --out: README.md. Copy it with common.py."""
-import argparse
 import contextlib
 import copy
 import csv
@@ -14,6 +13,7 @@ import itertools
 import os
 import sys
 import time
+from argparse import BooleanOptionalAction as on_off
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,7 +46,6 @@ FIELDS = ["epoch", "iteration", "g_loss", "d_loss", "d_x", "d_g_z", "images_per_
 def parse_args(argv):
     """(parser, args, checkpoint): the flags, with the defaults that depend on other flags."""
     p = ArgumentParser(description="DCGAN on MNIST-like digits: two tutorials' recipes.")
-    on_off = argparse.BooleanOptionalAction
     add = p.add_argument_group("the tutorial's inputs").add_argument
     add("--tutorial", action="store_true", help="the cookbook's: " + as_flags(TUTORIAL_SETTINGS))
     add("--epochs", type=int_range(1, 10000), default=50, help="num_epochs")
@@ -259,7 +258,7 @@ def main(argv=None):
                     d_output = discriminator(real_images, *cond).view(-1)
                     derror_real = criterion(d_output, label)
                 derror_real.backward()
-                d_x = d_output.detach().float().sigmoid().mean()  # D(x), for metrics.csv
+                d_x = d_output.detach()  # D(x)'s logits, for metrics.csv
                 noise = torch.randn(size, z_dim, device=device)
                 with ctx:
                     fake_images = generator(noise, *cond)
@@ -291,8 +290,9 @@ def main(argv=None):
                     d_losses.append(derror_total.item())
                     loss_iterations.append(iterations)
                     metrics.writerow({"epoch": epoch + 1, "iteration": iterations, "g_loss":
-                        g_losses[-1], "d_loss": d_losses[-1], "images_per_sec": round(rate),
-                        "d_x": f"{d_x:.4f}", "d_g_z": f"{d_output.float().sigmoid().mean():.4f}"})
+                        g_losses[-1], "d_loss": d_losses[-1], "images_per_sec": round(rate), "d_x":
+                        f"{d_x.float().sigmoid().mean():.4f}", "d_g_z":
+                        f"{d_output.detach().float().sigmoid().mean():.4f}"})
                 if (iterations % args.sample_every == 0) or last:
                     with torch.no_grad():
                         fake_images = sampler()(fixed_noise, *fixed_cond).detach().cpu()
