@@ -425,11 +425,11 @@ def png_folder(args):
 
 # == Appendix A: the images decoded once; MNIST ==============================================
 def training_batches(args, dataset, generator, device):
-    """(train_loader, images, labels): every image through its dataset's transform once, then
-    batches of those tensors; --no-decode-once keeps the tutorials' DataLoader of the files."""
-    images, labels = map(torch.cat, zip(*DataLoader(
-        dataset, batch_size=500, num_workers=args.workers, worker_init_fn=ignore_signals)))
-    keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    """(train_loader, images, labels): every image through its dataset's transform once (for
+    the batches, and --eval), then batches of those; --no-decode-once: the tutorials' DataLoader."""
+    decode = DataLoader(dataset, 500, num_workers=args.workers, worker_init_fn=ignore_signals)
+    images, labels = map(torch.cat, zip(*decode)) if args.decode_once or args.eval else [None] * 2
+    keep = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))
     keep = keep[:args.subset].sort().values  # --subset: the same images for every --seed
     drop_last = len(keep) % args.batch_size == 1  # batch norm needs 2 images in a batch
     print(f"data: {len(keep)} images of {len(dataset.classes)} class(es) from {args.dataroot}")
