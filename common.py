@@ -106,9 +106,10 @@ positive_float = number(lambda v: 0 < v <= 1e9, "above 0 and at most 1e9")  # be
 unit_interval = number(lambda v: 0 <= v < 1, "in [0, 1)")  # Adam's betas, label smoothing
 
 
-def parse(parser, argv=None, tutorial=None, script=None, may_change=()):
+def parse(parser, argv=None, tutorial=None, script=None, may_change=(), paths=()):
     """(args, checkpoint): --tutorial makes `tutorial` the defaults; --resume PATH makes the
-    settings saved there the defaults (its folder --out), and refuses changes not in may_change."""
+    settings saved there the defaults (its folder --out), and refuses changes not in may_change.
+    The dests in `paths` (and --out) are compared as resolved paths, wherever the user stands."""
     args, checkpoint = parser.parse_args(argv), None
     if getattr(args, "tutorial", False):
         parser.set_defaults(**tutorial)
@@ -121,6 +122,8 @@ def parse(parser, argv=None, tutorial=None, script=None, may_change=()):
         saved["out"] = os.path.abspath(parser.get_default("out"))
         for dest, value in saved.items():
             now = os.path.abspath(args.out) if dest == "out" else getattr(args, dest, value)
+            if dest in (*paths, "out") and isinstance(now, str) and isinstance(value, str):
+                now, value = os.path.realpath(now), os.path.realpath(value)
             if dest not in may_change and now != value:
                 fail(f"--{dest.replace('_', '-')} {now} differs from the run being resumed "
                      f"({value}); leave it out, or start a new run with a new --out")
@@ -151,7 +154,7 @@ def as_flags(settings):
                     f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
 
 
-# -- Run set-up: device, output folder ---------------------------------------------------------
+# -- Run set-up: device, precision, output folder ----------------------------------------------
 def pick_device(name="auto"):
     """`auto` picks cuda, then mps, then cpu; an unavailable explicit choice is a user error."""
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
@@ -162,11 +165,31 @@ def pick_device(name="auto"):
     return torch.device(name)
 
 
-def prepare_out(path, new_run=True, overwrite=False, hold=True):
-    """Check --out (not a file; for a new run, no earlier run in it unless overwrite); with hold,
-    create it and return a lock that holds it while kept (dropped: a folder made empty goes)."""
+def pick_precision(device, amp="auto"):
+    """--amp's choice for `device`: "bf16", "fp16" or "off". auto: bf16 where it runs fast (CPUs
+    with AVX512-BF16; CUDA GPUs of compute capability 8.0+: A100, RTX 30xx and newer), fp16 with
+    a GradScaler on older CUDA GPUs (T4, V100, RTX 20xx: cuDNN runs bf16 convolutions only from
+    8.0, is_bf16_supported() counts emulation), else off (MPS, other CPUs)."""
+    if amp == "fp16" and device.type != "cuda":
+        fail("--amp fp16 needs a CUDA GPU (its GradScaler); use --amp bf16 or off on this device")
+    if amp != "auto":
+        return amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
+    return "bf16" if device.type == "cpu" and torch.cpu._is_avx512_bf16_supported() else "off"
+
+
+def prepare_out(path, new_run=True, overwrite=False, hold=True, data=None):
+    """Check --out (not a file, not inside --dataroot `data` nor holding it; for a new run, no
+    earlier run in it unless overwrite); with hold, create it and return a lock that holds it
+    while kept (dropped: a folder made empty goes)."""
     if os.path.exists(path) and not os.path.isdir(path):
         fail(f"--out {path} is an existing file; pass a folder name")
+    if data is not None:
+        o, d = os.path.realpath(path), os.path.realpath(data)
+        if os.path.commonpath([o, d]) in (o, d):
+            fail(f"--out {path} and --dataroot {data} overlap (one holds the other): the run's "
+                 f"files would become training data; pass an --out outside --dataroot")
     if new_run and not overwrite and os.path.exists(os.path.join(path, "metrics.csv")):
         resume = os.path.join(path, "checkpoint.pt")
         hint = f"continue it with --resume {resume}, " if os.path.exists(resume) else ""
