@@ -215,6 +215,16 @@ def prepare_out(path, new_run=True, overwrite=False, hold=True, data=None):
     return lock
 
 
+def generate_out(out, weights):
+    """Where --generate writes: --out if given, else a new folder beside the weights file
+    (generated, generated-2, ...), so that no earlier run's or sample's file is replaced."""
+    if out is not None:
+        return out
+    base = os.path.join(os.path.dirname(os.path.abspath(weights)), "generated")
+    return next(p for p in (base if k == 1 else f"{base}-{k}" for k in range(1, 10**6))
+                if not os.path.exists(p))
+
+
 def let_go(path, made):
     """prepare_out's clean-up: the lock file, and the folder if it made it and it is empty."""
     with contextlib.suppress(OSError):
