@@ -1,4 +1,5 @@
-"""The scripts live in the repository root; tests import them (and common.py) from there."""
+"""Shared fixtures. The scripts live in the repository root; tests import them (and common.py)
+from there. CUDA is hidden from this process by the root conftest.py, which pytest reads first."""
 import os
 import sys
 

@@ -8,13 +8,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg",
        **{k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY",
                                             "HTTPS_PROXY")}}  # no network, ever
+# For tests/test_gpu.py: the user's CUDA_VISIBLE_DEVICES from before the root conftest.py hid
+# CUDA (None: unset, every GPU visible), in the environment of the scripts it starts.
+_CUDA = os.environ.get("GAN_EXAMPLES_CUDA_VISIBLE_DEVICES",
+                       os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+GPU_ENV = {"CUDA_VISIBLE_DEVICES": None if _CUDA == "unset" else _CUDA, "PYTHONUNBUFFERED": "1"}
+
+
+def environment(env=None):
+    """ENV updated with env; a None value removes that variable."""
+    return {k: v for k, v in {**ENV, **(env or {})}.items() if v is not None}
 
 
 def script(name, *args, check=True, timeout=600, env=None, cwd=None):
-    """Run ROOT/name with real flags in a subprocess; returns the CompletedProcess."""
+    """Run ROOT/name with real flags in a subprocess (env: see environment()); returns the
+    CompletedProcess."""
     p = subprocess.run([sys.executable, os.path.join(ROOT, name), *map(str, args)],
                        capture_output=True, text=True, timeout=timeout,
-                       env={**ENV, **(env or {})}, cwd=cwd)
+                       env=environment(env), cwd=cwd)
     if check:
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     return p
@@ -24,7 +35,7 @@ def start(name, *args, env=None, cwd=None):
     """Start ROOT/name in its own process group (for signal tests); returns the Popen."""
     return subprocess.Popen([sys.executable, os.path.join(ROOT, name), *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**ENV, **(env or {})}, cwd=cwd, start_new_session=True)
+                            env=environment(env), cwd=cwd, start_new_session=True)
 
 
 def assert_user_error(p, *words):
