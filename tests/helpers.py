@@ -433,3 +433,40 @@ def ckpt(path):
     """A checkpoint.pt as --resume reads it (weights only, nothing unpickled)."""
     import torch
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+
+def count_syncs(fn, *args, show=False):
+    """(fn(*args), sites): the host syncs while fn ran, a Counter by call site (its total()), counted as aten._local_scalar_dense calls
+    (`.item()`, `float(t)`, `int(t)`, `bool(t)`, `if t:`; each one stalls a GPU), leaving out
+    the optimizers' own (made in torch/optim/ other than swa_utils.py, whose AveragedModel a
+    script chooses to use). show=True prints each call site's Python stack once, with its count."""
+    import traceback
+    from collections import Counter
+
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    torch_dir = os.path.dirname(torch.__file__)
+    wrappers = [os.path.join(torch_dir, *f) for f in (
+        ("_tensor.py",), ("_ops.py",), ("_compile.py",), ("utils", "_python_dispatch.py"))]
+    dynamo = os.path.join(torch_dir, "_dynamo", "")
+    optim = os.path.join(torch_dir, "optim", "")
+    sites = Counter()
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._local_scalar_dense.default:
+                stack = [f for f in traceback.extract_stack()[:-1]
+                         if f.filename not in wrappers and not f.filename.startswith(dynamo)]
+                caller = stack[-1].filename
+                if not (caller.startswith(optim) and not caller.endswith("swa_utils.py")):
+                    sites["".join(traceback.format_list(stack[-5:]))] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        result = fn(*args)
+    if show:
+        for site, n in sites.most_common():
+            print(f"-- {n} host syncs from:\n{site}")
+    return result, sites
