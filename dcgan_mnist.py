@@ -10,8 +10,11 @@ import functools
 import hashlib
 import io
 import itertools
+import math
 import os
+import signal
 import sys
+import threading
 import time
 from argparse import BooleanOptionalAction as on_off
 
@@ -23,77 +26,101 @@ import torch.optim as optim
 import torchvision
 import torchvision.transforms as transforms
 import torchvision.utils as vutils
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Subset, TensorDataset
+from torch.utils.data import DataLoader, Subset
 from torchsummary import summary
-from torchvision.datasets.folder import IMG_EXTENSIONS, ImageFolder, default_loader
+from torchvision.datasets.folder import IMG_EXTENSIONS, default_loader
 
-from common import (ArgumentParser, UserError, as_flags, atomic_save, command_line, fail,
-                    ignore_signals, int_range, load_checkpoint, number, parse, pick_device,
-                    positive_float, positive_int, prepare_out, run, save_generator, seed_int,
-                    stop_on_ctrl_c, unit_interval)
+from common import (ArgumentParser, UserError, as_flags, atomic_save, atomic_write, command_line,
+                    fail, generate_out, ignore_signals, int_range, load_checkpoint, number,
+                    parse, pick_device, pick_precision, positive_float, positive_int, prepare_out,
+                    run, save_generator, seed_int, stop_on_ctrl_c, unit_interval)
 
 SCRIPT = "dcgan_mnist"
 ARCH_Z_DIM = {"cookbook": 100, "dropout": 16}  # the cookbook's z_dim; the PNG tutorial's 16
 # --tutorial: the cookbook's settings (Adam's defaults, batch 128, labels 1 and 0, G, float32)
 TUTORIAL_SETTINGS = dict(batch_size=128, lr=1e-3, beta1=0.9, real_label=1.0, ema=0.0,
-                         decode_once=False, amp=False, channels_last=False)
-MAY_CHANGE = ("epochs", "workers", "device", "log_every", "sample_every", "eval",
+                         decode_once=False, amp="off", channels_last=False)
+MAY_CHANGE = ("epochs", "workers", "device", "log_every", "sample_every", "eval", "time_budget",
               "eval_samples", "download")  # what --resume may change; the rest is the run's
 FIELDS = ["epoch", "iteration", "g_loss", "d_loss", "d_x", "d_g_z", "images_per_sec",
           "classes_covered", "class_ratio", "confidence", "frechet", "label_accuracy"]
+OUT = "outputs/dcgan_mnist"
 
 
 def parse_args(argv):
     """(parser, args, checkpoint): the flags, with the defaults that depend on other flags."""
     p = ArgumentParser(description="DCGAN on MNIST-like digits: two tutorials' recipes.")
     add = p.add_argument_group("the tutorial's inputs").add_argument
-    add("--tutorial", action="store_true", help="the cookbook's: " + as_flags(TUTORIAL_SETTINGS))
-    add("--epochs", type=int_range(1, 10000), default=50, help="num_epochs")
+    add("--tutorial", action="store_true", help="the cookbook's settings: " +
+        as_flags(TUTORIAL_SETTINGS))
+    add("--epochs", type=int_range(1, 10000), default=50, help="passes over the data")
     # Better than the cookbook (10 epochs x 5,000 real digits, 4 seeds; benchmarks/README.md):
     # batch 64 (twice the updates per epoch), beta1 0.5, real label 0.9 and the --ema average.
-    add("--batch-size", type=int_range(2, 4096), default=64, help="(cookbook: 128)")
-    add("--lr", type=positive_float, default=1e-3, help="goptimizer's (cookbook's)")
-    add("--lr-d", type=positive_float, help="doptimizer's (default: --lr)")
-    add("--beta1", type=unit_interval, default=0.5, help="Adam's (cookbook: 0.9)")
+    add("--batch-size", type=int_range(2, 4096), default=64, help="images per step (cookbook: 128)")
+    add("--lr", type=positive_float, default=1e-3, help="the generator's learning rate (Adam's)")
+    add("--lr-d", type=positive_float, help="the discriminator's learning rate (default: --lr)")
+    add("--beta1", type=unit_interval, default=0.5, help="Adam's beta1 (cookbook: 0.9)")
     add("--real-label", type=number(lambda v: 0 < v <= 1, "in (0, 1]"), default=0.9,
-        help="real_label; below 1: one-sided label smoothing (cookbook: 1)")
-    add("--z-dim", type=int_range(1, 1024), help="z_dim (default: 100; dropout: 16)")
-    add("--g-updates", type=int_range(1, 5), default=1, help="G steps per D step (There's more)")
-    add("--arch", choices=sorted(ARCH_Z_DIM), default="cookbook", help="dropout: PNG tutorial's")
-    add("--batchnorm", action=on_off, default=True, help="--arch dropout's switch in G")
+        help="the target for real images; below 1: one-sided label smoothing (cookbook: 1)")
+    add("--z-dim", type=int_range(1, 1024), help="noise size (default: 100; --arch dropout: 16)")
+    add("--g-updates", type=int_range(1, 5), default=1,
+        help="generator steps per discriminator step (the cookbook suggests trying 2)")
+    add("--arch", choices=sorted(ARCH_Z_DIM), default="cookbook",
+        help="the networks: the cookbook's, or the PNG tutorial's (dropout in D)")
+    add("--batchnorm", action=on_off, default=True, help="batch norm in --arch dropout's G")
     add = p.add_argument_group("data and speed").add_argument
     add("--dataset", choices=["mnist", "fashion-mnist", "folder"], default="mnist",
-        help="folder: one subfolder per class, as mnist_png/training")
-    add("--dataroot", default="data", help="where the data are (read only)")
-    add("--download", action=on_off, default=True, help="download MNIST/Fashion-MNIST there")
-    add("--subset", type=positive_int, help="train on a fixed random subset")
-    add("--decode-once", action=on_off, default=True, help="decode once, not every epoch")
-    add("--workers", type=int_range(0, 64), default=2, help="num_workers")
-    add("--amp", action=on_off, default=True, help="bf16 autocast where the GPU or CPU has bf16")
-    add("--channels-last", action=on_off, default=True, help="G's weights in NHWC (faster)")
+        help="folder: images in one subfolder per class (as mnist_png/training), or directly "
+        "in --dataroot for an unconditional run")
+    add("--dataroot", default="data", help="where the data are (--download writes MNIST there)")
+    add("--download", action=on_off, default=True,
+        help="download MNIST/Fashion-MNIST into --dataroot when missing")
+    add("--subset", type=positive_int, help="train on a fixed random subset of N images")
+    add("--decode-once", action=on_off, default=True,
+        help="decode the images once and keep them on the device, not every epoch")
+    add("--workers", type=int_range(0, 64), default=2, help="processes that decode images")
+    add("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto",
+        help="mixed precision; auto: bf16 where it is fast (CPUs with AVX512-BF16, CUDA GPUs "
+        "from compute capability 8.0), fp16 with a GradScaler on older CUDA GPUs, else off")
+    add("--channels-last", action=on_off, default=True,
+        help="the generator's weights in NHWC order (faster)")
+    add("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+        help="auto: cuda, then mps, then cpu")
     add = p.add_argument_group("additions").add_argument
-    add("--conditional", action="store_true", help="G and D are given the class")
-    add("--ema", type=unit_interval, default=0.995, help="samples from G's average (0: G)")
-    add("--eval", action=on_off, help="judge the samples every epoch (default: with labels)")
-    add("--eval-samples", type=int_range(100, 20000), default=5000)
-    add("--log-every", type=positive_int, default=50, help="stats line every N")
-    add("--sample-every", type=positive_int, default=500, help="grid every N")
+    add("--conditional", action="store_true", help="the networks are given each image's class")
+    add("--ema", type=unit_interval, default=0.995,
+        help="samples and saved generator from a moving average of the generator's weights "
+        "with this decay (0: the generator itself)")
+    add = p.add_argument_group("evaluation").add_argument
+    add("--eval", action=on_off, help="judge the samples each epoch with a small classifier "
+        "(default: on; off with --dry-run)")
+    add("--eval-samples", type=int_range(100, 20000), default=5000,
+        help="how many samples are judged each epoch")
+    add("--generate", metavar="PATH", help="no training: draw samples from a run's "
+        "generator_weights.pt")
+    add("--num-samples", type=int_range(1, 10000), default=64, help="how many, for --generate")
+    add("--label", type=int_range(0, 9999), help="the class drawn, for --generate of a "
+        "--conditional run")
     add = p.add_argument_group("run control").add_argument
-    add("--seed", type=seed_int, default=999)
-    add("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda/cpu")
-    add("--out", default="outputs/dcgan_mnist", help="folder for everything written")
+    add("--seed", type=seed_int, default=999,
+        help="random seed, printed at the start (PyTorch's DCGAN tutorial's: 999)")
+    add("--out", help=f"folder for everything written (default: {OUT}; for --generate: a new "
+        "folder beside the weights file)")
     add("--overwrite", action="store_true", help="replace the run already in --out")
     add("--resume", metavar="PATH", help="continue the run of this checkpoint.pt")
-    add("--dry-run", action="store_true", help="one iteration, then every file")
+    add("--time-budget", type=positive_float, metavar="SECONDS",
+        help="the whole run (figures, export, checkpoint included) ends within this time")
+    add("--log-every", type=positive_int, default=50, help="a progress line every N steps")
+    add("--sample-every", type=positive_int, default=500, help="a sample grid every N steps")
+    add("--dry-run", action="store_true", help="one step, then every file")
     add("--show", action="store_true", help="also show the figures in windows")
-    add("--generate", metavar="PATH", help="no training: samples of a generator_weights.pt")
-    add("--num-samples", type=int_range(1, 10000), default=64, help="for --generate")
-    add("--label", type=int_range(0, 9999), help="for --generate: the class drawn")
-    args, checkpoint = parse(p, argv, TUTORIAL_SETTINGS, SCRIPT, MAY_CHANGE)
+    args, checkpoint = parse(p, argv, TUTORIAL_SETTINGS, SCRIPT, MAY_CHANGE, paths=("dataroot",))
     if args.label is not None and not args.generate or args.conditional and args.arch != "cookbook":
         p.error("--label goes with --generate, --conditional with --arch cookbook")
     args.z_dim = args.z_dim or ARCH_Z_DIM[args.arch]
     args.eval = not args.dry_run if args.eval is None else args.eval
+    args.out = args.out or (None if args.generate else OUT)
+    args.dataroot = os.path.abspath(args.dataroot)  # saved absolute: --resume from anywhere
     if not args.show:
         plt.switch_backend("Agg")  # figures as files only
     return p, args, checkpoint
@@ -106,8 +133,7 @@ def load_data(args):
         transforms.ToTensor(),
         transforms.Normalize((0.5, ), (0.5, )),
     ])
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = device if args.device == "auto" else pick_device(args.device)  # --device, if here
+    device = torch.device(pick_device(args.device))  # the cookbook's cuda or cpu, also mps
     dataset = png_folder(args) if args.dataset == "folder" else torchvision_dataset(args, transform)
     return dataset, device  # png_folder: the PNG tutorial's, below; torchvision_dataset: A
 
@@ -179,16 +205,17 @@ def weights_init(m):
 
 
 def main(argv=None):
-    """The cookbook's steps in its order; each addition is set up once, by one call."""
+    """The cookbook's steps in its order; each addition is set up once, by one call. (Appendix
+    G wraps it: a SIGTERM stops any phase as Ctrl-C does, exit 130.)"""
+    started = time.monotonic()  # --time-budget counts from here, decoding included
     parser, args, checkpoint = parse_args(argv)
     if args.generate:
         return generate(args)  # appendix F
-    prepare_out(args.out, new_run=not args.resume, overwrite=args.overwrite, hold=False)
+    prepare_out(args.out, not args.resume, args.overwrite, hold=False, data=args.dataroot)
     torch.manual_seed(args.seed)
     dataset, device = load_data(args)
-    amp = args.amp and (torch.cuda.is_bf16_supported() if device.type == "cuda" else
-                        device.type == "cpu" and torch.cpu._is_avx512_bf16_supported())
-    idle = dict(download=args.dataset == "folder", amp=args.amp and not amp, num_samples=True,
+    precision = pick_precision(device, args.amp)  # B: "bf16", "fp16" (with a GradScaler), "off"
+    idle = dict(download=args.dataset == "folder", num_samples=True,
                 batchnorm=args.arch == "cookbook", eval_samples=not args.eval)  # no effect here
     print("arguments: " + command_line(parser, args, [k for k, v in idle.items() if v]))
     loader_gen = torch.Generator().manual_seed(args.seed)  # the shuffles; --resume restores it
@@ -204,13 +231,15 @@ def main(argv=None):
         generator = Generator(z_dim, args.batchnorm).to(device)
         discriminator = Discriminator().to(device)
     if not n_cond and device.type != "mps":  # torchsummary feeds float CPU/CUDA inputs only
-        summary(generator, (z_dim, ))
-        summary(discriminator, (1, 28, 28))
+        summary(generator, (z_dim, ), device=device.type)
+        summary(discriminator, (1, 28, 28), device=device.type)
     criterion = nn.BCEWithLogitsLoss()  # the cookbook: nn.BCELoss() after D's sigmoid
     fixed_noise = torch.randn(64, z_dim, device=device)
+    fused = device.type == "cuda"  # one kernel per step; fp16: no host sync for the GradScaler
     doptimizer = optim.Adam(discriminator.parameters(), lr=args.lr_d or args.lr,
-                            betas=(args.beta1, 0.999))
-    goptimizer = optim.Adam(generator.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
+                            betas=(args.beta1, 0.999), fused=fused)
+    goptimizer = optim.Adam(generator.parameters(), lr=args.lr, betas=(args.beta1, 0.999),
+                            fused=fused)
     real_label, fake_label = args.real_label, 0
     image_list = []
     g_losses = []
@@ -221,16 +250,15 @@ def main(argv=None):
     # Additions, each set up once here and about one line in the loop
     if args.channels_last:  # G's transposed convolutions ~15% faster on a CPU
         generator.to(memory_format=torch.channels_last)
-    ctx = torch.autocast(device.type, torch.bfloat16) if amp else contextlib.nullcontext()
-    print(f"device: {device}, {'bf16 autocast' if amp else 'float32'}")
+    ctx, scaler = mixed_precision(device, precision)  # B: autocast (--amp), GradScaler (fp16)
     ema = ema_of(generator, goptimizer, args.ema) if args.ema else None  # B: G's moving average
-    sampler = functools.partial(sampling_copy, copy.deepcopy(generator), ema.module if ema else
-                                generator, z_dim, n_cond)  # B: ... with batch norm of its own
+    sampler = functools.partial(sampling_copy, copy.deepcopy(generator), ema or generator,
+                                z_dim, n_cond)  # B: ... with batch norm of its own
     fixed_cond = [(torch.arange(64) % n_cond).to(device)] if n_cond else []  # C: class/column
     loss_iterations, start_epoch, start_batch = [], 0, 0
     parts = {"generator": generator, "discriminator": discriminator, "ema": ema,
-             "goptimizer": goptimizer, "doptimizer": doptimizer, "g_losses": g_losses,
-             "d_losses": d_losses, "loss_iterations": loss_iterations}
+             "goptimizer": goptimizer, "doptimizer": doptimizer, "scaler": scaler,
+             "g_losses": g_losses, "d_losses": d_losses, "loss_iterations": loss_iterations}
     clf, reference = quality_classifier(args, images, labels, n_classes, device)  # E
     if checkpoint:  # D: --resume, every part as it was saved
         start_epoch, start_batch, iterations = restore(checkpoint, parts, loader_gen, device)
@@ -240,13 +268,16 @@ def main(argv=None):
     if not args.resume:
         metrics.writeheader()
     ckpt_path, total = os.path.join(out, "checkpoint.pt"), num_epochs * len(train_loader)
+    clock = Clock(started, args.time_budget)  # G: progress, ETA and --time-budget
 
-    start = time.time()
+    start, stopping = time.time(), False
     with stop_on_ctrl_c() as stop:
         for epoch in range(start_epoch, num_epochs):
-            print(f"Epoch {epoch+1}; Elapsed time = {int(time.time() - start)}s")  # PNG tutorial
-            print(f'Epoch : | {epoch+1:03} / {num_epochs:03} |')
-            epoch_rng, t0, seen = loader_gen.get_state(), time.perf_counter(), 0
+            if args.arch == "cookbook":
+                print(f'Epoch : | {epoch+1:03} / {num_epochs:03} |')
+            else:  # the PNG tutorial's header
+                print(f"Epoch {epoch+1}; Elapsed time = {int(time.time() - start)}s")
+            epoch_rng, stopping = loader_gen.get_state(), False
             i = start_batch - 1  # (the last batch done, if the epoch has none left)
             for i, data in itertools.islice(enumerate(train_loader), start_batch, None):
                 discriminator.zero_grad()
@@ -254,10 +285,10 @@ def main(argv=None):
                 size = real_images.size(0)
                 cond = [data[1].to(device)] if n_cond else []  # C: the batch's classes
                 label = torch.full((size,), real_label, device=device)
-                with ctx:  # B: bf16 autocast (--amp), else nothing
+                with ctx:  # B: autocast (--amp), else nothing
                     d_output = discriminator(real_images, *cond).view(-1)
                     derror_real = criterion(d_output, label)
-                derror_real.backward()
+                scaler.scale(derror_real).backward()  # B: scaled under fp16, else as is
                 d_x = d_output.detach()  # D(x)'s logits, for metrics.csv
                 noise = torch.randn(size, z_dim, device=device)
                 with ctx:
@@ -265,10 +296,10 @@ def main(argv=None):
                     label.fill_(0)
                     d_output = discriminator(fake_images.detach(), *cond).view(-1)
                     derror_fake = criterion(d_output, label)
-                derror_fake.backward()
+                scaler.scale(derror_fake).backward()
                 derror_total = derror_real + derror_fake
-                doptimizer.step()
-                for g_step in range(args.g_updates):  # --g-updates: "There's more"
+                scaler.step(doptimizer)  # doptimizer.step(), skipped on fp16 overflow
+                for g_step in range(args.g_updates):  # --g-updates: the cookbook suggests 2
                     if g_step:  # a second or third G step draws fresh fakes
                         with ctx:
                             fake_images = generator(torch.randn_like(noise), *cond)
@@ -277,13 +308,13 @@ def main(argv=None):
                     with ctx:
                         d_output = discriminator(fake_images, *cond).view(-1)
                         gerror = criterion(d_output, label)
-                    gerror.backward()
-                    goptimizer.step()
-                seen += size
-                last = (epoch == num_epochs-1) and (i == len(train_loader)-1) or args.dry_run
+                    scaler.scale(gerror).backward()
+                    scaler.step(goptimizer)  # goptimizer.step()
+                    scaler.update()  # once both stepped
+                stopping = clock.tick(size) or stop.requested or args.dry_run
+                last = stopping or (epoch == num_epochs-1) and (i == len(train_loader)-1)
                 if i % args.log_every == 0 or last:
-                    rate = seen / (time.perf_counter() - t0)
-                    eta = datetime.timedelta(seconds=round((total - iterations - 1) * size / rate))
+                    rate, eta = clock.report(size, total - iterations - 1)
                     print(f'| {i:03} / {len(train_loader):03} | G Loss: {gerror.item():.3f} '
                           f'| D Loss: {derror_total.item():.3f} | {rate:.0f} img/s | ETA {eta} |')
                     g_losses.append(gerror.item())
@@ -293,32 +324,34 @@ def main(argv=None):
                         g_losses[-1], "d_loss": d_losses[-1], "images_per_sec": round(rate), "d_x":
                         f"{d_x.float().sigmoid().mean():.4f}", "d_g_z":
                         f"{d_output.detach().float().sigmoid().mean():.4f}"})
+                    finite(g_losses[-1], d_losses[-1], args)  # G: NaN/inf stops the run
                 if (iterations % args.sample_every == 0) or last:
                     with torch.no_grad():
                         fake_images = sampler()(fixed_noise, *fixed_cond).detach().cpu()
                         image_list.append(vutils.make_grid(fake_images, padding=2, normalize=True,
                                                            nrow=n_cond or 8))
-                    vutils.save_image(image_list[-1], f"{out}/fake_iter_{iterations:06d}.png")
+                    save_png(image_list[-1], f"{out}/fake_iter_{iterations:06d}.png")
                 iterations += 1
-                if stop.requested or args.dry_run:
+                if stopping:
                     break
             start_batch, finished = 0, i + 1 == len(train_loader)
-            if clf is not None and finished:  # E: the quality of this epoch's samples
-                metrics.writerow({"epoch": epoch + 1, "iteration": iterations - 1,
-                                  **evaluate(sampler(), clf, reference, args, n_classes, device)})
-            save_checkpoint(ckpt_path, args, parts, epoch=epoch + finished, iterations=iterations,
-                            batch=0 if finished else i + 1,  # D: where --resume goes on
-                            loader_rng=loader_gen.get_state() if finished else epoch_rng)
-            if stop.requested:
-                print(f"saved {ckpt_path}; continue with --resume {ckpt_path}", file=sys.stderr)
-                raise KeyboardInterrupt
-            if args.dry_run:
+            with clock.epoch_end():  # its cost is kept free at the end of --time-budget
+                if clf is not None and finished:  # E: the quality of this epoch's samples
+                    metrics.writerow({"epoch": epoch + 1, "iteration": iterations - 1,
+                                      **evaluate(sampler(), clf, reference, args, n_classes,
+                                                 device)})
+                if i >= 0:  # G: a NaN/inf since the last progress line: the last finite is kept
+                    finite(gerror.item(), derror_total.item(), args)
+                save_checkpoint(ckpt_path, args, parts, device, epoch=epoch + finished,
+                                iterations=iterations, batch=0 if finished else i + 1,
+                                loader_rng=loader_gen.get_state() if finished else epoch_rng)
+            if stopping:
                 break
 
-    results(args, g_losses, d_losses, loss_iterations, image_list, out)
-    write_extras(args, out, n_cond, sampler())  # appendix F
-    del out_lock  # the end of the run: --out is free again
-    return 0
+        results(args, g_losses, d_losses, loss_iterations, image_list, out)  # also after a stop
+        if not stop.requested:
+            write_extras(args, out, n_cond, sampler())  # appendix F
+    return finish(args, ckpt_path, stop.requested, stopping and iterations < total)  # G
 
 
 # == The cookbook, "Visualizing DCGAN results" ===============================================
@@ -332,12 +365,12 @@ def results(args, g_losses, d_losses, loss_iterations, image_list, out):
     plt.xlabel("iterations")
     plt.ylabel("Loss")
     plt.legend()
-    plt.savefig(os.path.join(out, "losses.png"))
+    save_png(plt.gcf(), os.path.join(out, "losses.png"))
     for image in image_list[-1:]:  # the cookbook shows each grid; the last is the result
         plt.figure(figsize=(8, 8))
         plt.axis("off")
         plt.imshow(np.transpose(image.numpy(), (1, 2, 0)))
-        plt.savefig(os.path.join(out, "fake_samples.png"), bbox_inches="tight")
+        save_png(plt.gcf(), os.path.join(out, "fake_samples.png"), bbox_inches="tight")
     if args.show:
         plt.show()
 
@@ -399,31 +432,59 @@ class Discriminator(nn.Module):
 
 
 def png_folder(args):
-    """Its transform and ImageFolder: one subfolder per class, as mnist_png/training/0/..."""
+    """Its transform and ImageFolder: one subfolder per class, as mnist_png/training/0/...
+    (or, for an unconditional run, the images directly in --dataroot)."""
     transform = transforms.Compose([
         transforms.Grayscale(num_output_channels=1),
         transforms.Resize(28), transforms.CenterCrop(28),  # Addition: any size, as 28x28
         transforms.ToTensor(),
         transforms.Normalize((0.5,), (0.5,))
     ])
-    bad = []  # Addition: files that do not decode are counted and left out when scanned
-    def readable(path):  # ImageFolder's is_valid_file
-        with contextlib.suppress(Exception):  # truncated, corrupt or not an image at all
-            return path.lower().endswith(IMG_EXTENSIONS) and default_loader(path) is not None
-        bad.append(path)
     try:
-        dataset = ImageFolder(root=args.dataroot, transform=transform, is_valid_file=readable)
+        dataset = SafeImageFolder(root=args.dataroot, transform=transform)  # appendix A
     except (FileNotFoundError, NotADirectoryError) as e:
-        fail(f"--dataroot {args.dataroot} is not a folder of class subfolders with images, "
-             f"as mnist_png/training/0/*.png ({str(e).split('. ')[0]})")
-    if bad:  # the tutorial's DataLoader would stop at the first
-        print(f"warning: skipped {len(bad)} unreadable file(s), e.g. {bad[0]}", file=sys.stderr)
+        fail(f"--dataroot {args.dataroot} holds no images: pass a folder of images, or of class "
+             f"subfolders with images, as mnist_png/training/0/*.png ({str(e).split('. ')[0]})")
     if args.conditional and len(dataset.classes) < 2:
         fail(f"--conditional needs two or more class subfolders in {args.dataroot}")
     return dataset
 
 
-# == Appendix A: the images decoded once; MNIST ==============================================
+# == Appendix A: the images decoded once; MNIST; folders scanned safely ======================
+class SafeImageFolder(torchvision.datasets.ImageFolder):
+    """torchvision's ImageFolder, but: a flat folder of images is one class; only regular files
+    are read (a FIFO would block), each once (by its real path), and no directory link is
+    followed (a link to a parent folder loops); files that do not decode are counted and left
+    out (the tutorial's DataLoader would stop at the first)."""
+    def find_classes(self, directory):
+        classes = sorted(e.name for e in os.scandir(directory) if e.is_dir(follow_symlinks=False))
+        return (classes or ["."]), {c: k for k, c in enumerate(classes or ["."])}
+
+    def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None,
+                     allow_empty=False):
+        seen, found, bad = set(), [], []
+        for name, k in class_to_idx.items():
+            top = os.path.join(directory, name)
+            for root, dirs, files in os.walk(top) if name != "." else [(top, [], os.listdir(top))]:
+                dirs.sort()  # os.walk: no directory links followed
+                for path in (os.path.join(root, f) for f in sorted(files)):
+                    real = os.path.realpath(path)
+                    if not path.lower().endswith(IMG_EXTENSIONS) or real in seen:
+                        continue
+                    seen.add(real)
+                    with contextlib.suppress(Exception):  # not a file, truncated, corrupt
+                        if os.path.isfile(real) and default_loader(real) is not None:
+                            found.append((path, k))
+                            continue
+                    bad.append(path)
+        if bad:
+            print(f"warning: skipped {len(bad)} unreadable file(s), e.g. {bad[0]}",
+                  file=sys.stderr)
+        if not found:
+            raise FileNotFoundError(f"Found no readable image in {directory}. ")
+        return found
+
+
 def training_batches(args, dataset, generator, device):
     """(train_loader, images, labels): every image through its dataset's transform once (for
     the batches, and --eval), then batches of those; --no-decode-once: the tutorials' DataLoader."""
@@ -433,13 +494,33 @@ def training_batches(args, dataset, generator, device):
     keep = keep[:args.subset].sort().values  # --subset: the same images for every --seed
     drop_last = len(keep) % args.batch_size == 1  # batch norm needs 2 images in a batch
     print(f"data: {len(keep)} images of {len(dataset.classes)} class(es) from {args.dataroot}")
+    if len(keep) < 2:
+        fail(f"{len(keep)} image: training needs at least 2 (a batch for batch norm); pass "
+             f"a --dataroot with more images" + (" or a larger --subset" if args.subset else ""))
     if not args.decode_once:
         return DataLoader(Subset(dataset, keep.tolist()), batch_size=args.batch_size,
                           shuffle=True, num_workers=args.workers, generator=generator,
                           drop_last=drop_last, worker_init_fn=ignore_signals), images, labels
-    data = TensorDataset(images[keep].to(device), labels[keep].to(device))
-    batches = BatchSampler(RandomSampler(data, generator=generator), args.batch_size, drop_last)
-    return DataLoader(data, sampler=batches, batch_size=None, generator=generator), images, labels
+    return DeviceBatches(images[keep].to(device), labels[keep].to(device), args.batch_size,
+                         drop_last, generator), images, labels
+
+
+class DeviceBatches:
+    """Batches of images kept on the device: each epoch one permutation (drawn on the CPU by
+    `generator`, moved once), each batch one index_select: no DataLoader, no host copy."""
+    def __init__(self, images, labels, batch_size, drop_last, generator):
+        self.images, self.labels, self.generator = images, labels, generator
+        self.batch_size, self.drop_last = batch_size, drop_last
+
+    def __len__(self):
+        return (len(self.images) - self.drop_last) // self.batch_size + (
+            not self.drop_last and len(self.images) % self.batch_size > 0)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.images), generator=self.generator)
+        order = order[:len(self) * self.batch_size].to(self.images.device)
+        for index in order.split(self.batch_size):
+            yield self.images.index_select(0, index), self.labels.index_select(0, index)
 
 
 def torchvision_dataset(args, transform):
@@ -450,22 +531,40 @@ def torchvision_dataset(args, transform):
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             return cls(args.dataroot, train=True, transform=transform, download=args.download)
-    except Exception as e:  # offline, or files that are not MNIST's
+    except BaseException as e:  # offline, files that are not MNIST's, or Ctrl-C/SIGTERM
         with contextlib.suppress(OSError):  # the empty folders of a failed download
             list(map(os.rmdir, made))  # (innermost first)
+        if not isinstance(e, Exception):
+            raise
         why = "could not be downloaded (offline?)" if args.download else "is missing or broken"
         fail(f"{cls.__name__} {why} ({type(e).__name__}); put " + ", ".join(
-            os.path.basename(u)[:-3] for u, _ in cls.resources) + f" (gunzipped) in {raw}/")
+            os.path.basename(u)[:-3] for u, _ in cls.resources) + f" (gunzipped) in {raw}/, "
+            "or train on a folder of images: --dataset folder --dataroot DIR")
 
 
 # == Appendix B: samples from G's moving average, with batch-norm statistics of their own ====
 def ema_of(generator, goptimizer, decay):
-    """torch's AveragedModel of G, bias-corrected as Adam's moments, updated after each G step."""
-    def lerp(averaged, current, t):  # averaged += w (current - averaged), all tensors at once
-        torch._foreach_lerp_(averaged, current, ((1 - decay) / (1 - decay ** (t + 1.0))).float())
-    ema = torch.optim.swa_utils.AveragedModel(generator, multi_avg_fn=lerp, use_buffers=False)
-    goptimizer.register_step_post_hook(lambda *_: ema.update_parameters(generator))  # a hook
+    """A copy of G that follows G's weights after each G step (a hook on goptimizer), bias-
+    corrected as Adam's moments: weight (1 - decay) / (1 - decay ** steps). The step count is a
+    Python int and the weight a Python float: no host sync (a tensor weight would be one)."""
+    ema = copy.deepcopy(generator).requires_grad_(False)
+    averaged, current, ema.steps = list(ema.parameters()), list(generator.parameters()), 0
+
+    def update(*_):
+        ema.steps += 1
+        torch._foreach_lerp_(averaged, current, (1 - decay) / (1 - decay ** ema.steps))
+    goptimizer.register_step_post_hook(update)
     return ema
+
+
+def mixed_precision(device, precision):
+    """--amp: (autocast context, GradScaler); the scaler acts under fp16 only. Prints the device
+    line, naming the precision that runs."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    print(f"device: {device}, " + {"bf16": "bf16 autocast", "off": "float32",
+                                   "fp16": "fp16 autocast with a GradScaler"}[precision])
+    ctx = torch.autocast(device.type, dtype) if dtype else contextlib.nullcontext()
+    return ctx, torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
 def sampling_copy(copy_g, source, z_dim, n_cond, size=512):
@@ -489,12 +588,14 @@ def draw(model, noise, labels=None):
 
 # == Appendix C, conditional labels: in the networks above, and `cond` in the loop ===========
 # == Appendix D: checkpoint.pt, and --resume that ends where one run would ===================
-def save_checkpoint(path, args, parts, **position):
-    """Every part of the run, the random streams and where the next step starts, atomically."""
+def save_checkpoint(path, args, parts, device, **position):
+    """Every part of the run, the random streams and where the next step starts, atomically.
+    Of the device's random stream only this run's device (resumable with fewer GPUs)."""
     state = {k: v.state_dict() if hasattr(v, "state_dict") else v for k, v in parts.items()}
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    atomic_save({"script": SCRIPT, "args": vars(args), **position, **state, "cuda_rng": cuda,
-                 "rng": torch.get_rng_state()}, path)
+    rng = {"cuda": lambda: torch.cuda.get_rng_state(device), "mps": torch.mps.get_rng_state}
+    atomic_save({"script": SCRIPT, "args": vars(args), **position, **state,
+                 "ema_steps": getattr(parts["ema"], "steps", 0), "rng": torch.get_rng_state(),
+                 "device_rng": [device.type, rng.get(device.type, lambda: None)()]}, path)
 
 
 def restore(checkpoint, parts, loader_gen, device):
@@ -503,12 +604,17 @@ def restore(checkpoint, parts, loader_gen, device):
         for name, part in parts.items():
             if isinstance(part, list):
                 part[:] = checkpoint[name]
-            elif part is not None:
+            elif part is not None and checkpoint[name] != {}:  # ({}: a GradScaler that was off)
                 part.load_state_dict(checkpoint[name])
+        if parts["ema"] is not None:
+            parts["ema"].steps = checkpoint["ema_steps"]
         loader_gen.set_state(checkpoint["loader_rng"])
         torch.set_rng_state(checkpoint["rng"])
-        if device.type == "cuda" and checkpoint["cuda_rng"]:
-            torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
+        kind, state = checkpoint["device_rng"]
+        if kind == device.type == "cuda":
+            torch.cuda.set_rng_state(state, device)
+        elif kind == device.type == "mps":
+            torch.mps.set_rng_state(state)
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
         fail(f"the checkpoint does not fit this model ({type(e).__name__}); start a new run")
     print(f"resumed: epoch {checkpoint['epoch'] + 1}, batch {checkpoint['batch']}")
@@ -528,9 +634,14 @@ def quality_classifier(args, images, labels, n_classes, device):
     path = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                         "gan-examples", f"dcgan_mnist_classifier_{key}.pt")
     fit, held_out = stratified_halves(labels)
+    if min(len(fit), len(held_out)) < 10 or min(torch.bincount(labels[h], minlength=n_classes)
+                                                 .min() for h in (fit, held_out)) < 2:
+        print(f"note: no quality figures: they need at least 20 images, 4 of each class "
+              f"(here {len(labels)} of {n_classes} classes)")
+        return None, None
     n, reference, done = min(args.eval_samples, len(fit), len(held_out)), None, "trained"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    with torch.random.fork_rng(devices=[]):  # the CPU's stream only: the device's is the run's
+        torch.default_generator.manual_seed(0)  # (torch.manual_seed would reseed CUDA too)
         clf = nn.Sequential(nn.Sequential(
             nn.Conv2d(1, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 32 x 14 x 14
             nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 64 x 7 x 7
@@ -558,8 +669,10 @@ def quality_classifier(args, images, labels, n_classes, device):
     print(f"quality classifier: {done}\nquality of {args.eval_samples} samples, each epoch: "
           f"classes = how many of the {n_classes} it sees drawn;\n  ratio = most / least frequent "
           f"class (1: even); confidence = its mean top probability;\n  Frechet = FID's distance of "
-          f"their features to real images' (lower: closer);\n  label accuracy = how often it sees "
-          f"the class asked for\nreal images: {quality_text(reference, n_classes)}")
+          f"their features to real images' (lower: closer)" + (";\n  label accuracy = how often "
+          "it sees the class asked for" if args.conditional else "") +
+          f"\nreal images: " + quality_text({k: v for k, v in reference.items() if
+                                            k != "label_accuracy" or args.conditional}, n_classes))
     return clf.to(device).eval(), reference
 
 
@@ -598,7 +711,11 @@ def evaluate(g, clf, reference, args, n_classes, device):
     z = torch.randn(args.eval_samples, args.z_dim, generator=torch.Generator().manual_seed(1))
     want = torch.arange(args.eval_samples) % n_classes if args.conditional else None
     quality = figures(clf, draw(g, z.to(device), want), device, reference, want)
-    print(f"quality: {quality_text(quality, n_classes)} (real vs real: {reference['frechet']:.2f})")
+    real = reference["frechet"]
+    verdict = "close to the real images" if quality["frechet"] <= 2 * real + 2 else \
+        "getting closer to the real images" if quality["frechet"] <= 10 * real + 10 else \
+        "far from the real images yet"
+    print(f"quality: {quality_text(quality, n_classes)} vs {real:.2f} for real images: {verdict}")
     return quality
 
 
@@ -620,14 +737,21 @@ def write_extras(args, out, n_cond, sampler):
 
 
 def generate(args):
-    """Samples from a run's generator_weights.pt: nothing is trained."""
+    """Samples from a run's generator_weights.pt: nothing is trained, nothing replaced."""
+    if args.generate.endswith(".pt2"):  # the exported program is for other projects
+        fail(f"{args.generate} is the exported program for other projects; --generate reads "
+             f"the generator_weights.pt beside it")
     saved = load_checkpoint(args.generate, SCRIPT)
     try:  # the settings of a generator_weights.pt, then its weights (the sampling copy's)
         arch, z_dim, n_classes = (saved["settings"][k] for k in ("arch", "z_dim", "n_classes"))
         with torch.device("meta"):  # no memory used: absurd sizes in a tampered file build nothing
             generator = Generator_model(z_dim, n_classes) if arch == "cookbook" else \
                 Generator(z_dim, saved["settings"]["batchnorm"]) if n_classes == 0 else None
-        generator.load_state_dict(saved["state_dict"], assign=True)  # shapes checked, then used
+        want = generator.state_dict()  # each tensor as the network has it: dense, float32 ...
+        state = {k: v.to(want[k].dtype) for k, v in saved["state_dict"].items() if
+                 k in want and v.layout == torch.strided and not v.is_meta and
+                 v.is_floating_point() == want[k].is_floating_point()}
+        generator.load_state_dict(state, assign=True)  # shapes checked (and every key), then used
     except Exception:
         hint = " (a checkpoint.pt is for --resume)" if "generator" in saved else ""
         fail(f"{args.generate} does not hold a generator dcgan_mnist.py can rebuild; pass the "
@@ -637,13 +761,95 @@ def generate(args):
              f"{n_classes or 'no'} classes")
     n, per_row = args.num_samples, n_classes if n_classes and args.label is None else 8
     labels = torch.arange(n) % per_row if args.label is None else torch.full((n,), args.label)
-    path = os.path.join(args.out, "generated.png")
-    with prepare_out(args.out, new_run=False):  # held while it writes
+    out = generate_out(args.out, args.generate)
+    with prepare_out(out, new_run=False):  # held while it writes
+        path = next(p for p in (os.path.join(out, "generated" + (f"-{k}" if k > 1 else "") +
+                                             ".png") for k in itertools.count(1))
+                    if not os.path.exists(p))  # never over an earlier file
         torch.manual_seed(args.seed)
         samples = draw(generator.eval(), torch.randn(n, z_dim), labels if n_classes else None)
-        vutils.save_image(samples, path, normalize=True, nrow=per_row, value_range=(-1, 1))
+        save_png(vutils.make_grid(samples, nrow=per_row, normalize=True, value_range=(-1, 1)),
+                 path)
     print(f"wrote {n} samples to {path}")
     return 0
+
+
+# == Appendix G: signals, progress and --time-budget, a diverged run, how to continue =========
+def sigterm_as_ctrl_c(main):
+    """main, with SIGTERM (a timeout, docker, Slurm) acting as Ctrl-C where the loop's own
+    handler is not on (scanning, decoding, downloading): exit 130, never a half-written file."""
+    @functools.wraps(main)
+    def wrapped(argv=None):
+        if threading.current_thread() is not threading.main_thread():
+            return main(argv)
+        old = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            return main(argv)
+        finally:
+            signal.signal(signal.SIGTERM, old)
+    return wrapped
+
+
+main = sigterm_as_ctrl_c(main)
+
+
+class Clock:
+    """Progress and --time-budget: each report's rate from its own iterations, the ETA the
+    sooner of the last epoch's end and the budget's; training stops early enough to leave the
+    measured epoch-end work (checkpoint, quality figures), the figures and the export in it."""
+    def __init__(self, started, budget):
+        self.deadline = started + (budget or math.inf)
+        self.last = self.ticked = time.monotonic()
+        self.images, self.step, self.reserve = 0, 0.0, 1.0 + 0.02 * (budget or 0)
+        self.end_cost = 0.0
+
+    def tick(self, size):
+        """After each iteration: True when the next one would leave too little of the budget."""
+        now = time.monotonic()
+        self.step, self.ticked, self.images = now - self.ticked, now, self.images + size
+        return now + self.step + self.end_cost + self.reserve > self.deadline
+
+    def report(self, size, remaining):
+        """(images/s since the last report, ETA)."""
+        now = time.monotonic()
+        rate, self.last, self.images = self.images / max(now - self.last, 1e-9), now, 0
+        eta = min(remaining * size / max(rate, 1e-9), self.deadline - now)
+        return rate, datetime.timedelta(seconds=round(max(eta, 0)))
+
+    @contextlib.contextmanager
+    def epoch_end(self):
+        """Times the epoch's end; its time counts in neither rate nor budget reserve twice."""
+        began = time.monotonic()
+        yield
+        spent = time.monotonic() - began
+        self.end_cost, self.last, self.ticked = max(self.end_cost, spent), \
+            self.last + spent, self.ticked + spent
+
+
+def finite(g_loss, d_loss, args):
+    """A NaN or infinite loss stops the run with one error line (the last checkpoint stays)."""
+    for name, value, flag in (("generator", g_loss, "--lr"), ("discriminator", d_loss, "--lr-d")):
+        if not math.isfinite(value):
+            fail(f"the {name}'s loss became {value}: training diverged; start a new run with a "
+                 f"lower {flag} (now {getattr(args, flag[2:].replace('-', '_')) or args.lr:g})")
+
+
+def finish(args, ckpt_path, interrupted, stopped):
+    """How to continue after a stop (Ctrl-C/SIGTERM: exit 130; --time-budget, --dry-run: 0)."""
+    if interrupted or stopped:
+        why = "interrupted" if interrupted else "dry run" if args.dry_run else "time budget spent"
+        print(f"{why}: saved {ckpt_path}; continue with: python {SCRIPT}.py --resume "
+              f"{ckpt_path}", file=sys.stderr if interrupted else sys.stdout)
+    if interrupted:
+        raise KeyboardInterrupt
+    return 0
+
+
+def save_png(image, path, **kwargs):
+    """An image tensor or a matplotlib figure as a PNG file, atomically."""
+    if isinstance(image, torch.Tensor):
+        return atomic_write(path, lambda f: vutils.save_image(image, f, format="png"))
+    return atomic_write(path, lambda f: image.savefig(f, format="png", **kwargs))
 
 
 if __name__ == "__main__":

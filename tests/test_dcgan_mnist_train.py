@@ -83,7 +83,8 @@ def test_png_folder_tutorial_path_skips_broken_files(tmp_path):
     p = script("dcgan_mnist.py", "--dataset", "folder", "--dataroot", root, "--tutorial",
                "--arch", "dropout", "--no-batchnorm", "--batch-size", 4, "--epochs", 1,
                "--no-eval", "--workers", 1, "--out", tmp_path / "run")
-    assert "Epoch 1; Elapsed time = " in p.stdout and "Epoch : | 001 / 001 |" in p.stdout
+    assert p.stdout.count("Epoch 1; Elapsed time = ") == 1  # its header, once
+    assert "Epoch : |" not in p.stdout  # (the cookbook's header is the cookbook networks')
     assert "skipped 1 unreadable" in p.stderr and "broken.png" in p.stderr
     first = p.stdout.splitlines()[0]
     assert "--no-decode-once" in first  # --tutorial: the files decoded every epoch
@@ -128,7 +129,7 @@ COOKBOOK = [
     "def weights_init(m):", "classname = m.__class__.__name__",
     "generator = Generator_model(z_dim", "discriminator = Discriminator_model(",
     "generator.apply(weights_init)", "discriminator.apply(weights_init)",
-    "summary(generator, (", "summary(discriminator, (1, 28, 28))", "criterion = nn.BCE",
+    "summary(generator, (", "summary(discriminator, (1, 28, 28)", "criterion = nn.BCE",
     "fixed_noise = torch.randn(64, z_dim, device=device)",
     "doptimizer = optim.Adam(discriminator.parameters()",
     "goptimizer = optim.Adam(generator.parameters()", "real_label, fake_label =",
@@ -137,12 +138,14 @@ COOKBOOK = [
     "discriminator.zero_grad()", "real_images = data[0].to(device)",
     "size = real_images.size(0)", "label = torch.full((size,), real_label, device=device)",
     "d_output = discriminator(real_images", "derror_real = criterion(d_output, label)",
-    "derror_real.backward()", "noise = torch.randn(size, z_dim, device=device)",
+    "scaler.scale(derror_real).backward()", "noise = torch.randn(size, z_dim, device=device)",
     "fake_images = generator(noise", "label.fill_(0)",
     "d_output = discriminator(fake_images.detach()", "derror_fake = criterion(d_output, label)",
-    "derror_fake.backward()", "derror_total = derror_real + derror_fake", "doptimizer.step()",
+    "scaler.scale(derror_fake).backward()", "derror_total = derror_real + derror_fake",
+    "scaler.step(doptimizer)",
     "generator.zero_grad()", "label.fill_(1)", "d_output = discriminator(fake_images,",
-    "gerror = criterion(d_output, label)", "gerror.backward()", "goptimizer.step()",
+    "gerror = criterion(d_output, label)", "scaler.scale(gerror).backward()",
+    "scaler.step(goptimizer)",
     "print(f'| {i:03} / {len(train_loader):03} | G Loss: {gerror.item():.3f} '",
     "g_losses.append(gerror.item())", "d_losses.append(derror_total.item())",
     "with torch.no_grad():", "image_list.append(vutils.make_grid(fake_images, padding=2, normal",
