@@ -136,8 +136,8 @@ def test_generate_writes_a_new_folder_or_file_never_over_an_earlier_one(tmp_path
     before = {n: (run / n).read_bytes() for n in os.listdir(run) if not n.startswith(".")}
     for _ in range(2):
         assert in_process(dcgan_mnist.main, "--generate", run / "generator_weights.pt") == 0
-    assert (tmp_path / "generated" / "generated.png").is_file()  # beside the run's folder
-    assert (tmp_path / "generated-2" / "generated.png").is_file()
+    assert (run / "generated" / "generated.png").is_file()  # a new folder beside the weights
+    assert (run / "generated-2" / "generated.png").is_file()
     assert {n: (run / n).read_bytes() for n in before} == before  # the run untouched
     for seed in (1, 2):  # --out given twice: a second file beside the first
         assert in_process(dcgan_mnist.main, "--generate", run / "generator_weights.pt",
@@ -146,12 +146,18 @@ def test_generate_writes_a_new_folder_or_file_never_over_an_earlier_one(tmp_path
     assert a.is_file() and b.is_file() and a.read_bytes() != b.read_bytes()
 
 
-def test_non_finite_loss_stops_with_one_error_line(tmp_path):
+def test_non_finite_loss_stops_with_one_error_line_and_keeps_the_last_checkpoint(tmp_path):
     root = make_mnist(tmp_path / "data", n=64)
-    p = script("dcgan_mnist.py", "--dataroot", root, "--lr", "1e9", "--epochs", 3,
-               "--batch-size", 8, "--log-every", 1, "--no-eval", "--out", tmp_path / "o",
-               check=False)
+    out = tmp_path / "o"
+    script("dcgan_mnist.py", "--dataroot", root, "--epochs", 1, "--batch-size", 16, "--no-eval",
+           "--out", out)
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)
+    saved["generator"]["fc.weight"][0, 0] = float("inf")  # a diverged generator's weights
+    torch.save(saved, out / "checkpoint.pt")
+    before = (out / "checkpoint.pt").read_bytes()
+    p = script("dcgan_mnist.py", "--resume", out / "checkpoint.pt", "--epochs", 2, check=False)
     assert_user_error(p, "loss became", "diverged", "lower --lr")
+    assert (out / "checkpoint.pt").read_bytes() == before and not (out / ".lock").exists()
 
 
 def wait_for(p, prefix):
@@ -185,10 +191,15 @@ def test_sigterm_at_the_end_exits_130_and_resume_finishes_the_files(tmp_path):
             os.killpg(p.pid, signal.SIGTERM)
         _, err = p.communicate(timeout=120)
         assert p.returncode == 130 and "Traceback" not in err, err[-2000:]
-        assert "--resume" in err and not (out / ".lock").exists()
+        assert ("--resume" in err or gap) and not (out / ".lock").exists()
         assert not [n for n in os.listdir(out) if n.startswith(".tmp-")]
         for name in ("generator_weights.pt", "checkpoint.pt"):  # whatever is there loads
             if (out / name).exists():
                 torch.load(out / name, weights_only=True)
-        script("dcgan_mnist.py", "--resume", out / "checkpoint.pt")
+        if (out / "checkpoint.pt").exists():  # the second signal may quit before it
+            script("dcgan_mnist.py", "--resume", out / "checkpoint.pt")
+        else:
+            assert gap and "Traceback" not in err
+            script("dcgan_mnist.py", "--dataroot", root, "--epochs", 1, "--batch-size", 16,
+                   "--no-eval", "--out", out, "--overwrite")
         assert (out / "generator.pt2").is_file() and (out / "losses.png").is_file()
