@@ -59,7 +59,8 @@ def test_offline_mnist_fails_without_a_trace_and_its_advice_works(tmp_path, caps
     p = script("dcgan_mnist.py", "--dataroot", data, "--dry-run", "--out", tmp_path / "a",
                check=False, cwd=tmp_path)
     raw = os.path.join(str(data), "MNIST", "raw")
-    assert raw in assert_user_error(p, "MNIST", "train-images-idx3-ubyte")
+    assert raw in assert_user_error(p, "MNIST", "train-images-idx3-ubyte",
+                                    "--dataset folder --dataroot")  # the other way to go on
     assert not data.exists() and not (tmp_path / "a").exists()  # no empty MNIST/raw, no --out
     make_mnist(data, n=40)  # the files put where the error says
     script("dcgan_mnist.py", "--dataroot", data, "--no-download", "--dry-run", "--subset", 30,

@@ -203,3 +203,24 @@ def test_sigterm_at_the_end_exits_130_and_resume_finishes_the_files(tmp_path):
             script("dcgan_mnist.py", "--dataroot", root, "--epochs", 1, "--batch-size", 16,
                    "--no-eval", "--out", out, "--overwrite")
         assert (out / "generator.pt2").is_file() and (out / "losses.png").is_file()
+
+
+class Payload:
+    """A pickle that would create a file when unpickled (torch.load without weights_only)."""
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_pickled_code_in_generate_or_resume_files_never_runs(tmp_path, capsys):
+    marker = tmp_path / "ran"
+    torch.save({"script": "dcgan_mnist", "settings": Payload(marker), "args": {}},
+               tmp_path / "evil.pt")
+    for flag in ("--generate", "--resume"):
+        assert in_process(dcgan_mnist.main, flag, tmp_path / "evil.pt", "--out",
+                          tmp_path / "o") == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "evil.pt" in err, err
+    assert not marker.exists() and not (tmp_path / "o").exists()

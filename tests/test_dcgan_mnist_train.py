@@ -2,6 +2,7 @@
 honest metrics and figures, --generate; the PNG-folder tutorial's ImageFolder path; a quality
 reference that covers every class of a folder; nothing written into --dataroot."""
 import os
+import re
 
 import numpy as np
 import torch
@@ -36,6 +37,12 @@ def test_conditional_run_metrics_figures_and_generate(tmp_path, capsys):
     assert "DeprecationWarning" not in p.stderr, p.stderr[-2000:]
     assert p.stdout.count(str(cache / "gan-examples")) == 1  # the cache path, named once
     assert "ratio = most / least" in p.stdout and "-0.00" not in p.stdout
+    assert "label accuracy = how often" in p.stdout  # explained: the run asks for classes
+    verdicts = re.findall(r"^quality: .*, Frechet ([\d.]+), .* vs ([\d.]+) for real images: "
+                          r"(close to|getting closer to|far from) the real images", p.stdout, re.M)
+    assert len(verdicts) == 2, p.stdout  # one per epoch, beside the figures
+    for fake, real, verdict in verdicts:
+        assert (verdict == "close to") == (float(fake) <= 2 * float(real) + 2)
     table = rows(out / "metrics.csv")
     losses = [r for r in table if r["g_loss"]]
     assert [int(r["iteration"]) for r in losses] == [0, 2, 4, 6, 7]  # iterations, not records
@@ -105,6 +112,7 @@ def test_quality_reference_covers_every_class_of_a_folder(tmp_path):
     ratio, frechet = float(line.split("ratio ")[1].split(",")[0]), float(line.split()[-1])
     assert ratio <= 1.5 and frechet < 5, line
     assert "trained; cached in " + str(tmp_path / "cache" / "gan-examples") in p.stdout
+    assert "label accuracy" not in p.stdout  # an unconditional run asks for no class
     assert sorted(os.listdir(root)) == [str(c) for c in range(10)]  # nothing in --dataroot
 
 
