@@ -1,8 +1,10 @@
 """What every test file needs: run a script as a user does, and check what a user would see."""
 import csv
 import os
+import signal
 import subprocess
 import sys
+import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg",
@@ -36,6 +38,40 @@ def start(name, *args, env=None, cwd=None):
     return subprocess.Popen([sys.executable, os.path.join(ROOT, name), *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=environment(env), cwd=cwd, start_new_session=True)
+
+
+def signal_at(name, *args, at, sig=signal.SIGINT, env=None, cwd=None, timeout=300):
+    """Start ROOT/name in its own process group, wait for a progress line on its stdout (one
+    starting with `at`, or matching it if `at` is a compiled regex), send `sig` to the whole group
+    (as a terminal's Ctrl-C, docker and Slurm do) and collect the result: a CompletedProcess with
+    all of stdout and stderr. Fails the test if the line never comes; never leaves a process."""
+    p = start(name, *args, env=env, cwd=cwd)
+    killer = threading.Timer(timeout, lambda: _killpg(p, signal.SIGKILL))  # a hung run
+    killer.start()
+    seen, found, err = [], False, ""
+    try:
+        for line in p.stdout:
+            seen.append(line)
+            if at.search(line) if hasattr(at, "search") else line.startswith(at):
+                found = True
+                _killpg(p, sig)
+                break
+        out, err = p.communicate(timeout=timeout)
+        seen.append(out)
+    finally:
+        killer.cancel()
+        if p.poll() is None:
+            _killpg(p, signal.SIGKILL)
+            p.communicate()
+    assert found, f"no line starting {at!r} on stdout:\n{''.join(seen)[-2000:]}{err[-2000:]}"
+    return subprocess.CompletedProcess(p.args, p.returncode, "".join(seen), err)
+
+
+def _killpg(p, sig):
+    try:
+        os.killpg(p.pid, sig)
+    except ProcessLookupError:  # the group has ended already
+        pass
 
 
 def assert_user_error(p, *words):
@@ -429,6 +465,12 @@ def in_process(main, *args):
         return e.code
 
 
+def in_process_cpu(main, *args):
+    """in_process with `--device cpu` added (unless args name a device): the tests' runs stay on
+    the CPU on any machine."""
+    return in_process(main, *args, *([] if "--device" in map(str, args) else ["--device", "cpu"]))
+
+
 def ckpt(path):
     """A checkpoint.pt as --resume reads it (weights only, nothing unpickled)."""
     import torch
@@ -437,10 +479,11 @@ def ckpt(path):
 
 
 def count_syncs(fn, *args, show=False):
-    """(fn(*args), sites): the host syncs while fn ran, a Counter by call site (its total()), counted as aten._local_scalar_dense calls
-    (`.item()`, `float(t)`, `int(t)`, `bool(t)`, `if t:`; each one stalls a GPU), leaving out
-    the optimizers' own (made in torch/optim/ other than swa_utils.py, whose AveragedModel a
-    script chooses to use). show=True prints each call site's Python stack once, with its count."""
+    """(fn(*args), sites): the host syncs while fn ran, a Counter by call site (.total() for
+    all), counted as aten._local_scalar_dense calls (`.item()`, `float(t)`, `int(t)`, `bool(t)`,
+    `if t:`; each one stalls a GPU), leaving out the optimizers' own (made in torch/optim/
+    other than swa_utils.py, whose AveragedModel a script chooses to use). show=True prints
+    each call site's Python stack once, with its count."""
     import traceback
     from collections import Counter
 

@@ -3,16 +3,14 @@ every training script's dry run on CUDA, its generator.pt2 loading with CUDA hid
 beside a GPU, --seed on CUDA samples, dcgan_celeba.py's fp16 GradScaler and bf16, and a Ctrl-C'd
 CUDA run that resumes where it stopped. The scripts run in subprocesses that see the user's GPUs
 (helpers.GPU_ENV); this process itself has CUDA hidden (the root conftest.py)."""
-import os
 import re
-import signal
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from helpers import GPU_ENV, ckpt, environment, make_image_folder, make_mnist, rows, script, start
+from helpers import GPU_ENV, ckpt, environment, make_image_folder, make_mnist, rows, script
 
 
 def visible_gpus():
@@ -91,19 +89,12 @@ def test_mixed_precision_trains_finite_and_saves_float32(amp, tmp_path):
     assert (amp == "fp16") == bool(c["scaler"])  # the GradScaler's state under fp16 only
 
 
-def test_ctrl_c_on_cuda_saves_and_resumes_where_it_stopped(tmp_path):
+def test_ctrl_c_on_cuda_saves_and_resumes_where_it_stopped(tmp_path, signal_at):
     folder = make_image_folder(tmp_path / "f", n=64, size=40)
     flags = ["--dataroot", folder, *SMALL, "--log-every", 1, "--device", "cuda"]
-    p = start("dcgan_celeba.py", *flags, "--epochs", 500, "--out", tmp_path / "a", env=GPU_ENV)
-    try:
-        for line in p.stdout:
-            if line.startswith("[1/500][3/"):
-                break
-        os.killpg(p.pid, signal.SIGINT)
-        _, err = p.communicate(timeout=120)
-    finally:
-        p.kill()
-    assert p.returncode == 130 and "Traceback" not in err, err[-2000:]
+    p = signal_at("dcgan_celeba.py", *flags, "--epochs", 500, "--out", tmp_path / "a",
+                  at="[1/500][3/", env=GPU_ENV)
+    assert p.returncode == 130 and "Traceback" not in p.stderr, p.stderr[-2000:]
     c = ckpt(tmp_path / "a" / "checkpoint.pt")
     done = c["epoch"] + 1
     script("dcgan_celeba.py", "--resume", tmp_path / "a" / "checkpoint.pt", "--epochs", done,
