@@ -1,7 +1,7 @@
 """DCGAN on MNIST digits: the cookbook chapter "Exploring Generative Adversarial Networks" in its
 order and under its names; then "How to build a DCGAN with PyTorch" (--arch dropout, --dataset
 folder; towardsdatascience.com/how-to-build-a-dcgan-with-pytorch-31bfbf2ad96a); then appendices
-A-F, each reached by one call. Usage and the files in --out: README.md. Copy it with common.py."""
+A-G, each reached by one call. Usage and the files in --out: README.md. Copy it with common.py."""
 import contextlib
 import copy
 import csv
@@ -101,6 +101,8 @@ def parse_args(argv):
     add("--num-samples", type=int_range(1, 10000), default=64, help="how many, for --generate")
     add("--label", type=int_range(0, 9999), help="the class drawn, for --generate of a "
         "--conditional run")
+    add("--interpolate", type=int_range(2, 100), metavar="K", help="with --generate: rows of K "
+        "images along a spherical path between two random noise points (interpolation.png, .pt)")
     add = p.add_argument_group("run control").add_argument
     add("--seed", type=seed_int, default=999,
         help="random seed, printed at the start (PyTorch's DCGAN tutorial's: 999)")
@@ -115,8 +117,9 @@ def parse_args(argv):
     add("--dry-run", action="store_true", help="one step, then every file")
     add("--show", action="store_true", help="also show the figures in windows")
     args, checkpoint = parse(p, argv, TUTORIAL_SETTINGS, SCRIPT, MAY_CHANGE, paths=("dataroot",))
-    if args.label is not None and not args.generate or args.conditional and args.arch != "cookbook":
-        p.error("--label goes with --generate, --conditional with --arch cookbook")
+    if (args.label is not None or args.interpolate) and not args.generate or \
+            args.conditional and args.arch != "cookbook":
+        p.error("--label and --interpolate go with --generate, --conditional with --arch cookbook")
     args.z_dim = args.z_dim or ARCH_Z_DIM[args.arch]
     args.eval = not args.dry_run if args.eval is None else args.eval
     args.out = args.out or (None if args.generate else OUT)
@@ -255,9 +258,9 @@ def main(argv=None):
     sampler = functools.partial(sampling_copy, copy.deepcopy(generator), ema or generator,
                                 z_dim, n_cond)  # B: ... with batch norm of its own
     fixed_cond = [(torch.arange(64) % n_cond).to(device)] if n_cond else []  # C: class/column
-    loss_iterations, start_epoch, start_batch = [], 0, 0
+    loss_iterations, best, start_epoch, start_batch = [], [], 0, 0  # best: E's [epoch, figure]
     parts = {"generator": generator, "discriminator": discriminator, "ema": ema,
-             "goptimizer": goptimizer, "doptimizer": doptimizer, "scaler": scaler,
+             "goptimizer": goptimizer, "doptimizer": doptimizer, "scaler": scaler, "best": best,
              "g_losses": g_losses, "d_losses": d_losses, "loss_iterations": loss_iterations}
     clf, reference = quality_classifier(args, images, labels, n_classes, device)  # E
     if checkpoint:  # D: --resume, every part as it was saved
@@ -336,10 +339,10 @@ def main(argv=None):
                     break
             start_batch, finished = 0, i + 1 == len(train_loader)
             with clock.epoch_end():  # its cost is kept free at the end of --time-budget
-                if clf is not None and finished:  # E: the quality of this epoch's samples
-                    metrics.writerow({"epoch": epoch + 1, "iteration": iterations - 1,
-                                      **evaluate(sampler(), clf, reference, args, n_classes,
-                                                 device)})
+                if clf is not None and finished:  # E: this epoch's quality; the best G kept
+                    quality = evaluate(sampler(), clf, reference, args, n_classes, device)
+                    metrics.writerow({"epoch": epoch + 1, "iteration": iterations - 1, **quality})
+                    keep_best(best, epoch, quality["frechet"], args, n_cond, sampler())
                 if i >= 0:  # G: a NaN/inf since the last progress line: the last finite is kept
                     finite(gerror.item(), derror_total.item(), args)
                 save_checkpoint(ckpt_path, args, parts, device, epoch=epoch + finished,
@@ -350,7 +353,7 @@ def main(argv=None):
 
         results(args, g_losses, d_losses, loss_iterations, image_list, out)  # also after a stop
         if not stop.requested:
-            write_extras(args, out, n_cond, sampler())  # appendix F
+            write_extras(args, out, n_cond, sampler(), best)  # appendix F
     return finish(args, ckpt_path, stop.requested, stopping and iterations < total)  # G
 
 
@@ -542,7 +545,7 @@ def torchvision_dataset(args, transform):
             "or train on a folder of images: --dataset folder --dataroot DIR")
 
 
-# == Appendix B: samples from G's moving average, with batch-norm statistics of their own ====
+# == Appendix B: samples from G's moving average (batch norm of their own); mixed precision ==
 def ema_of(generator, goptimizer, decay):
     """A copy of G that follows G's weights after each G step (a hook on goptimizer), bias-
     corrected as Adam's moments: weight (1 - decay) / (1 - decay ** steps). The step count is a
@@ -727,13 +730,30 @@ def quality_text(q, n_classes):
 
 
 # == Appendix F: the saved generator, and --generate =========================================
-def write_extras(args, out, n_cond, sampler):
-    """generator.pt2 and generator_weights.pt, with the sampler's weights (its last use)."""
+def export(args, folder, n_cond, sampler):
+    """generator.pt2 and generator_weights.pt in folder: a CPU copy of the sampler's weights."""
     settings = dict(arch=args.arch, z_dim=args.z_dim, batchnorm=args.batchnorm, n_classes=n_cond)
     example = (torch.randn(2, args.z_dim),) + ((torch.tensor([0, 1]),) if n_cond else ())
-    export = sampler.to("cpu", memory_format=torch.contiguous_format)
-    save_generator(export, example, out, SCRIPT, settings)
+    cpu = copy.deepcopy(sampler).to("cpu", memory_format=torch.contiguous_format)
+    save_generator(cpu, example, folder, SCRIPT, settings)
+
+
+def write_extras(args, out, n_cond, sampler, best):
+    """The run's generator files, and the last lines: where the files are, the best epoch."""
+    export(args, out, n_cond, sampler)
     print(f"wrote generator.pt2, generator_weights.pt, checkpoint.pt, metrics.csv, *.png to {out}")
+    if best:
+        print(f"best: epoch {best[0]}, Frechet {best[1]:.2f} ({os.path.join(out, 'best')})")
+
+
+def keep_best(best, epoch, frechet, args, n_cond, sampler):
+    """OUT/best/: the generator files of the epoch with the lowest Frechet figure so far."""
+    if best and frechet >= best[1]:
+        return
+    best[:] = [epoch + 1, frechet]
+    os.makedirs(os.path.join(args.out, "best"), exist_ok=True)
+    export(args, os.path.join(args.out, "best"), n_cond, sampler)
+    print(f"best so far: epoch {epoch + 1}, kept in {os.path.join(args.out, 'best')}")
 
 
 def generate(args):
@@ -761,16 +781,27 @@ def generate(args):
              f"{n_classes or 'no'} classes")
     n, per_row = args.num_samples, n_classes if n_classes and args.label is None else 8
     labels = torch.arange(n) % per_row if args.label is None else torch.full((n,), args.label)
-    out = generate_out(args.out, args.generate)
+    out, name = generate_out(args.out, args.generate), "generated"
+    torch.manual_seed(args.seed)
+    noise = torch.randn(n, z_dim)
+    if args.interpolate:  # rows of K points on great circles between two random noise points
+        (a, b), per_row = torch.randn(2, max(1, n // args.interpolate), 1, z_dim), args.interpolate
+        t, omega = torch.linspace(0, 1, per_row).view(1, -1, 1), torch.acos(
+            (nn.functional.normalize(a, dim=2) * nn.functional.normalize(b, dim=2)).sum(2, True))
+        noise = ((torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega))
+        noise, n, name = noise.flatten(0, 1), noise.shape[0] * per_row, "interpolation"
+        labels = torch.full((n,), args.label) if args.label is not None else \
+            torch.arange(n) // per_row % max(n_classes, 1)  # a class per row
     with prepare_out(out, new_run=False):  # held while it writes
-        path = next(p for p in (os.path.join(out, "generated" + (f"-{k}" if k > 1 else "") +
-                                             ".png") for k in itertools.count(1))
-                    if not os.path.exists(p))  # never over an earlier file
-        torch.manual_seed(args.seed)
-        samples = draw(generator.eval(), torch.randn(n, z_dim), labels if n_classes else None)
+        path = next(p for p in (os.path.join(out, name + (f"-{k}" if k > 1 else "")) for k in
+                                itertools.count(1))  # never over an earlier file
+                    if not any(os.path.exists(p + e) for e in (".png", ".pt")))
+        samples = draw(generator.eval(), noise, labels if n_classes else None)
         save_png(vutils.make_grid(samples, nrow=per_row, normalize=True, value_range=(-1, 1)),
-                 path)
-    print(f"wrote {n} samples to {path}")
+                 path + ".png")
+        if args.interpolate:
+            atomic_save(samples, path + ".pt")
+    print(f"wrote {n} samples to {path}.png" + (" and .pt" if args.interpolate else ""))
     return 0
 
 

@@ -1,0 +1,56 @@
+"""dcgan_mnist.py keeps the generator of its best epoch by its Frechet figure (OUT/best/, kept
+across --resume, readable by --generate), and --generate --interpolate draws paths in the noise."""
+import torch
+
+import dcgan_mnist
+from helpers import in_process, make_mnist, rows, script
+
+
+def state(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_best_epoch_generator_is_kept_and_generate_reads_it(tmp_path):
+    root = make_mnist(tmp_path / "data", n=96)
+    flags = ["--dataroot", root, "--batch-size", 16, "--eval", "--eval-samples", 200,
+             "--conditional", "--log-every", 100]
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for epochs in (1, 2, 3):  # the same run stopped after each epoch: its generator then
+        script("dcgan_mnist.py", *flags, "--epochs", epochs, "--out", tmp_path / f"e{epochs}",
+               env=env)
+    out = tmp_path / "e3"
+    figures = [float(r["frechet"]) for r in rows(out / "metrics.csv") if r["frechet"]]
+    best = figures.index(min(figures)) + 1
+    kept, that_epoch = state(out / "best" / "generator_weights.pt"), state(
+        tmp_path / f"e{best}" / "generator_weights.pt")
+    assert kept.keys() == that_epoch.keys()
+    assert all(torch.allclose(kept[k], that_epoch[k], atol=1e-6) for k in kept), best
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["best"] == [best, min(figures)]
+    assert (out / "best" / "generator.pt2").is_file()
+    # resumed for a 4th epoch: the best so far stays unless the new epoch beats it
+    p = script("dcgan_mnist.py", "--resume", out / "checkpoint.pt", "--epochs", 4, env=env)
+    figures = [float(r["frechet"]) for r in rows(out / "metrics.csv") if r["frechet"]]
+    assert len(figures) == 4
+    assert f"best: epoch {figures.index(min(figures)) + 1}, Frechet {min(figures):.2f}" in p.stdout
+    assert in_process(dcgan_mnist.main, "--generate", out / "best" / "generator_weights.pt",
+                      "--label", 3, "--num-samples", 8) == 0
+    assert (out / "best" / "generated" / "generated.png").is_file()
+
+
+def test_generate_interpolate_draws_rows_between_two_noise_points(tmp_path, capsys):
+    root = make_mnist(tmp_path / "data", n=40)
+    script("dcgan_mnist.py", "--dataroot", root, "--dry-run", "--out", tmp_path / "run")
+    weights = tmp_path / "run" / "generator_weights.pt"
+    for _ in range(2):
+        assert in_process(dcgan_mnist.main, "--generate", weights, "--interpolate", 6,
+                          "--num-samples", 24, "--out", tmp_path / "i") == 0
+    first = torch.load(tmp_path / "i" / "interpolation.pt", weights_only=True)
+    assert first.shape == (24, 1, 28, 28)  # 4 rows of 6
+    assert (tmp_path / "i" / "interpolation.png").is_file()
+    assert (tmp_path / "i" / "interpolation-2.pt").is_file()  # the second beside the first
+    rows_ = first.view(4, 6, -1)
+    steps = (rows_[:, 1:] - rows_[:, :-1]).abs().mean(2)  # neighbours along a row: small steps
+    ends = (rows_[:, -1] - rows_[:, 0]).abs().mean(1)
+    assert (steps.max(1).values <= ends + 1e-6).all()
+    assert in_process(dcgan_mnist.main, "--interpolate", 4) == 2  # needs --generate
+    assert "--interpolate" in capsys.readouterr().err
