@@ -11,19 +11,21 @@ GANs, Part 2"). Copy this file together with common.py.
     torchrun --standalone --nproc_per_node=8 dcgan_celeba.py --dataroot data/celeba
 
 OUT/generator.pt2 is for other projects: torch.export.load(path).module() maps noise (N, nz, 1,
-1) to images (N, nc, S, S) in [-1, 1]; it runs code from the file: load only files you trust.
+1) to images (N, nc, S, S) in [-1, 1] on the CPU; it runs code from the file: load only files
+you trust.
 """
 import argparse
 import contextlib
 import copy
 import csv
 import datetime
-import itertools
 import math
 import os
 import random
 import sys
+import tempfile
 import time
+import types
 
 import matplotlib.animation as animation
 import matplotlib.pyplot as plt
@@ -37,18 +39,19 @@ import torchvision.datasets as dset
 import torchvision.transforms as transforms
 import torchvision.utils as vutils
 from PIL import Image
-from torch.optim.swa_utils import AveragedModel, update_bn
+from torch.optim.swa_utils import update_bn
 
-from common import (ArgumentParser, atomic_save, command_line, fail, ignore_signals, int_range,
-                    load_checkpoint, parse, pick_device, positive_float, positive_int,
-                    prepare_out, run, save_generator, seed_int, stop_on_ctrl_c, unit_interval)
+from common import (ArgumentParser, atomic_save, command_line, fail, generate_out,
+                    ignore_signals, int_range, load_checkpoint, parse, pick_device, pick_precision,
+                    positive_float, positive_int, prepare_out, run, save_generator, seed_int,
+                    stop_on_ctrl_c, unit_interval)
 
 SCRIPT = "dcgan_celeba"
 # --tutorial: the tutorial's values, and none of the additions that change results or speed
 TUTORIAL = dict(batch_size=128, lr=0.0002, lr_d=None, beta1=0.5, ema=0.0, amp="off",
                 decode_once=False, channels_last=False)
 MAY_CHANGE = {"epochs", "time_budget", "log_every", "sample_every", "checkpoint_every", "device",
-              "workers", "fid", "fid_weights", "decode_once"}  # with --resume
+              "workers", "fid", "fid_weights", "decode_once", "amp"}  # with --resume
 
 
 # -- Inputs ------------------------------------------------------------------------------------
@@ -59,12 +62,13 @@ def parse_args(argv=None):
     add = p.add_argument_group("the tutorial's inputs").add_argument
     add("--tutorial", action="store_true", help="the tutorial's settings: --batch-size 128 "
         "--lr 0.0002 --beta1 0.5 --ema 0 --amp off --no-decode-once --no-channels-last. Still "
-        "different: D's logits go to BCEWithLogitsLoss (the same loss), samples come from G's "
-        "sampling copy")
+        "different: D ends in logits for BCEWithLogitsLoss (the same loss), and samples are "
+        "drawn with batch-norm statistics of their own")
     add("--dataroot", default="data/celeba", help="Root directory for dataset")
     add("--workers", type=int_range(0, 64), default=2, help="Number of workers for dataloader")
     add("--batch-size", type=int_range(2, 4096), default=64, help="Batch size during training "
-        "(the tutorial's: 128; under torchrun: the total)")
+        "(the tutorial's: 128). Under torchrun: the total, split evenly over the processes; "
+        "batch norm then sees each process's share only")
     add("--image-size", type=int, choices=[32, 64, 128, 256], default=64,
         help="Spatial size of training images")
     add("--nc", type=int, choices=[1, 3], default=3,
@@ -76,13 +80,13 @@ def parse_args(argv=None):
     add("--lr", type=positive_float, default=0.0002,
         help="Learning rate for optimizers (G's, and D's unless --lr-d)")
     add("--beta1", type=unit_interval, default=0.5, help="Beta1 hyperparam for Adam optimizers")
-    add("--seed", type=seed_int, default=999, help="manualSeed")
     more_flags(p)  # appendix A
     first = p.parse_args(argv)  # the Keras model and the Wasserstein losses imply settings
     p.set_defaults(**{**IMPLIED.get(first.arch, {}), **IMPLIED.get(first.loss, {})})
-    args, checkpoint = parse(p, argv, TUTORIAL, SCRIPT, MAY_CHANGE)
+    args, checkpoint = parse(p, argv, TUTORIAL, SCRIPT, MAY_CHANGE, paths=("dataroot",))
     args.checkpoint, args.command = checkpoint, command_line(p, args, check_args(args))
     args.saved = {a.dest: getattr(args, a.dest) for a in p._actions if a.dest != "help"}
+    args.saved.update(dataroot=os.path.abspath(args.dataroot))
     return args
 
 
@@ -97,38 +101,30 @@ def load_data(args, ctrl_c):
     dataroot, workers, image_size, nc = args.dataroot, args.workers, args.image_size, args.nc
 
     # We can use an image folder dataset the way we have it setup.
-    # Create the dataset (Addition: ImageFolder, below, also reads flat folders, bad files)
-    dataset = ImageFolder(root=dataroot,
-                          transform=transforms.Compose([
-                              transforms.Resize(image_size),
-                              transforms.CenterCrop(image_size),
-                              transforms.ToTensor(),
-                              transforms.Normalize((0.5,) * nc, (0.5,) * nc),
-                          ] + [transforms.Grayscale()] * (nc == 1)))
-    if args.decode_once:  # Addition: every image decoded once, kept in memory as uint8
-        dataset = decode_once(dataset, args, ctrl_c)
-    # Create the dataloader (Addition: DistributedSampler for shuffle=True: each process's
-    # share of a seeded order per epoch, the same after --resume; and its own generator)
-    sampler = torch.utils.data.DistributedSampler(dataset, args.world, args.rank, seed=manualSeed,
-                                                  drop_last=args.world > 1)
-    share = args.batch_size // args.world
-    dataloader = torch.utils.data.DataLoader(dataset, batch_size=share, sampler=sampler,
-                                             num_workers=0 if args.decode_once else workers,
-                                             drop_last=len(sampler) % share == 1,
-                                             worker_init_fn=ignore_signals,
-                                             generator=torch.Generator().manual_seed(manualSeed))
-    if len(dataloader) == 0:
-        fail(f"{len(dataset)} images are fewer than one --batch-size {args.batch_size}")
-    print(f"dataset: {len(dataset)} images, {len(dataloader)} batches of {share} per epoch")
-
+    # Create the dataset (Addition: FolderOfImages, appendix C: also a flat folder, bad files)
+    dataset = FolderOfImages(root=dataroot,
+                             transform=transforms.Compose([
+                                 transforms.Resize(image_size),
+                                 transforms.CenterCrop(image_size),
+                                 transforms.ToTensor(),
+                                 transforms.Normalize((0.5,) * nc, (0.5,) * nc),
+                             ] + [transforms.Grayscale()] * (nc == 1)))
     # Decide which device we want to run on (Addition: --device, or torchrun's local GPU)
     device = args.device
+    # Create the dataloader (Addition: DistributedSampler for shuffle=True, each process's share
+    # of a seeded order per epoch; with --decode-once, the images decoded once, on the device)
+    dataloader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size // args.world,
+                                             sampler=EpochSampler(dataset, args),
+                                             num_workers=workers, collate_fn=readable_batch,
+                                             worker_init_fn=ignore_signals,
+                                             generator=torch.Generator().manual_seed(manualSeed))
+    decoded = decode_once(dataset, args, ctrl_c) if args.decode_once else None
+    dataloader = epochs_of(dataloader if decoded is None else decoded, args)  # set_epoch, start
+    print(f"dataset: {dataloader.count} images, {len(dataloader)} batches of "
+          f"{args.batch_size // args.world} per epoch" + " per process" * (args.world > 1))
 
     # Plot some training images
     real_batch = next(iter(dataloader))
-    if not real_batch[1].any():  # Addition: none of them is readable
-        fail(f"none of the first {len(real_batch[1])} image files in {dataroot} can be read")
-    real_batch = [to_model_range(real_batch[0][real_batch[1]])]
     plt.figure(figsize=(8, 8))
     plt.axis("off")
     plt.title("Training Images")
@@ -151,9 +147,10 @@ def weights_init(m):
 
 
 # -- Generator (Addition: sizes 32-256: the middle blocks repeat log2(image_size) - 3 times,
-# so at 64 the layers and the printed model are exactly the tutorial's) ------------------------
+# so at 64 the layers and the printed model are exactly the tutorial's; ngpu is unused: the
+# tutorial's DataParallel is torchrun's DistributedDataParallel here, appendix D) ---------------
 class Generator(nn.Module):
-    def __init__(self, ngpu, nz=100, ngf=64, nc=3, image_size=64):
+    def __init__(self, ngpu=1, nz=100, ngf=64, nc=3, image_size=64):
         super(Generator, self).__init__()
         self.ngpu = ngpu
         mult = image_size // 8  # 8 at 64x64
@@ -185,7 +182,7 @@ class Generator(nn.Module):
 
 # -- Discriminator (Addition: sizes 32-256 as G; `norm`: layer norm for WGAN-GP) ---------------
 class Discriminator(nn.Module):
-    def __init__(self, ngpu, nc=3, ndf=64, image_size=64, norm=nn.BatchNorm2d):
+    def __init__(self, ngpu=1, nc=3, ndf=64, image_size=64, norm=nn.BatchNorm2d):
         super(Discriminator, self).__init__()
         self.ngpu = ngpu
         layers = [
@@ -205,7 +202,7 @@ class Discriminator(nn.Module):
             # state size. (ndf*2) x 16 x 16, then (ndf*4) x 8 x 8, then (ndf*8) x 4 x 4
         layers += [
             nn.Conv2d(ndf * mult, 1, 4, 1, 0, bias=False),
-            # Addition: no nn.Sigmoid(): D returns logits (see criterion)
+            # Addition: no nn.Sigmoid(): D returns logits, the sigmoid is in the loss (below)
         ]
         self.main = nn.Sequential(*layers)
 
@@ -222,7 +219,7 @@ def train(args, ctrl_c):
 
     # Create the generator
     netG = Generator(ngpu, nz, ngf, nc, args.image_size).to(device)
-    # Handle multi-gpu if desired: see speed_up() (torchrun's DistributedDataParallel)
+    # Handle multi-gpu if desired: torchrun's DistributedDataParallel, in speed_up() below
     # Apply the weights_init function to randomly initialize all weights
     #  to mean=0, stdev=0.02.
     netG.apply(weights_init)
@@ -232,148 +229,148 @@ def train(args, ctrl_c):
     print(netG)
 
     # Create the Discriminator
-    netD = Discriminator(ngpu, nc, ndf, args.image_size, LOSSES[args.loss][3]).to(device)
+    netD = Discriminator(ngpu, nc, ndf, args.image_size, critic_norm(args)).to(device)
     # Apply the weights_init function to randomly initialize all weights
     #  to mean=0, stdev=0.2.
     netD.apply(weights_init)
     if args.arch == "encoder-decoder":  # Addition: the article's Keras model
-        netD = build_discriminator(nc, args.net_capacity, args.filter_size, LOSSES[args.loss][3])
+        netD = build_discriminator(nc, args.net_capacity, args.filter_size,
+                                   critic_norm(args)).to(device)
     # Print the model
     print(netD)
 
-    # Initialize BCELoss function (Addition: on D's logits; --loss: the article's others)
-    criterion, criterionG, prob, _ = LOSSES[args.loss]
+    # Initialize BCELoss function (Addition: BCEWithLogitsLoss, the same loss with D's Sigmoid
+    # inside, where it is computed stably; --loss and --label-smoothing: appendix F)
+    criterion = nn.BCEWithLogitsLoss()
+    criterion, criterionG, D_of = losses(args, criterion)  # D's, G's; D's output as printed
     # Create batch of latent vectors that we will use to visualize
     #  the progression of the generator
     fixed_noise = torch.randn(64, nz, 1, 1, device=device)
     # Establish convention for real and fake labels during training
     real_label = 1.
     fake_label = 0.
-    # Setup Adam optimizers for both G and D (Addition: --lr-d, --beta2)
-    optimizerD = optim.Adam(netD.parameters(), lr=args.lr_d or lr, betas=(beta1, args.beta2))
-    optimizerG = optim.Adam(netG.parameters(), lr=lr, betas=(beta1, args.beta2))
+    # Setup Adam optimizers for both G and D (Addition: --lr-d, --beta2; fused on CUDA)
+    fused = device.type == "cuda"  # one kernel, and no host sync for --amp fp16's inf check
+    optimizerD = optim.Adam(netD.parameters(), lr=args.lr_d or lr, betas=(beta1, args.beta2),
+                            fused=fused)
+    optimizerG = optim.Adam(netG.parameters(), lr=lr, betas=(beta1, args.beta2), fused=fused)
 
     # Training Loop
-
     # Lists to keep track of progress
     img_list = []
     G_losses = []
     D_losses = []
     iters = 0
 
-    # Additions, each set up once here and at most a line in the loop (appendices below)
-    modelG, modelD = netG.to(device), netD.to(device)  # the plain networks: files, samples
-    netG, netD, ctx, scaler = speed_up(netG, netD, args)  # channels-last, DDP, compile, --amp
-    ema = args.ema and average(modelG, optimizerG, args)  # --ema: G's average after G's steps
-    criterion, penalty = loss_setup(args, criterion, netD, modelD, optimizerD, scaler)
-    parts = dict(netG=modelG, netD=modelD, optimizerG=optimizerG, optimizerD=optimizerD,
-                 scaler=scaler, **({"ema": ema} if ema else {}))
-    checkpoint, (iters, start_epoch, start_batch) = checkpoints(  # and --resume
-        args, parts, img_list, G_losses, D_losses)
-    batches = batch_stream(dataloader, args, ctrl_c)  # on the device, in [-1, 1], resumable
-    report = reporter(args, len(dataloader), D_losses, ema or modelG, modelD)  # csv, signs
-    errG = D_G_z2 = torch.zeros((), device=device)  # until G's first step (--d-updates)
-    stop = None
+    # Additions, each set up once here (appendices below); the loop calls each in one line
+    G_ema = average(netG, optimizerG, args)  # --ema: G's moving average, for samples and files
+    penalty = critic_rules(args, netD, optimizerD)  # WGAN's clipping; WGAN-GP's penalty
+    scaler = speed_up(netG, netD, args)  # channels-last, --amp, --compile; --amp fp16's scaler
+    control = Control(args, ctrl_c, dataloader, img_list, G_losses, D_losses, dict(
+        netG=netG, netD=netD, optimizerG=optimizerG, optimizerD=optimizerD, scaler=scaler,
+        G_ema=G_ema))  # checkpoints and --resume, stops, progress lines, metrics.csv
+    netG, netD = distributed(netG, netD, args)  # torchrun: DistributedDataParallel
+    iters, start_epoch = control.resume()  # --resume: every part as it was saved
+    errG = D_G_z2 = control.last_G_loss()  # until G's first step (--d-updates)
 
     print("Starting Training Loop...")
     # For each epoch
     for epoch in range(start_epoch, num_epochs):
-        # For each batch in the dataloader (Addition: and whether to stop after it)
-        for i, data, stop in batches(epoch, start_batch if epoch == start_epoch else 0):
-            with ctx:
-                ############################
-                # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
-                ###########################
-                ## Train with all-real batch
-                netD.zero_grad()
-                # Format batch
-                real_cpu = data[0].to(device)
-                b_size = real_cpu.size(0)
-                label = torch.full((b_size,), real_label, device=device)
-                # Forward pass real batch through D
-                output = netD(real_cpu).view(-1)
-                # Calculate loss on all-real batch
-                errD_real = criterion(output, label)
-                # Calculate gradients for D in backward pass
-                scaler.scale(errD_real).backward()
-                D_x = prob(output.detach()).mean()
+        dataloader.set_epoch(epoch)  # Addition: this epoch's order (after --resume: its rest)
+        # For each batch in the dataloader
+        for i, data in enumerate(dataloader, dataloader.start):
+            ############################
+            # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+            ###########################
+            ## Train with all-real batch
+            netD.zero_grad()
+            # Format batch
+            real_cpu = data[0].to(device)
+            b_size = real_cpu.size(0)
+            label = torch.full((b_size,), real_label, dtype=torch.float, device=device)
+            # Forward pass real batch through D
+            output = netD(real_cpu).view(-1)
+            # Calculate loss on all-real batch
+            errD_real = criterion(output, label)
+            # Calculate gradients for D in backward pass
+            scaler.scale(errD_real).backward()
+            D_x = D_of(output).mean()
 
-                ## Train with all-fake batch
-                # Generate batch of latent vectors
-                noise = torch.randn(b_size, nz, 1, 1, device=device)
-                # Generate fake image batch with G
-                fake = netG(noise)
-                label.fill_(fake_label)
-                # Classify all fake batch with D
-                output = netD(fake.detach()).view(-1)
-                # Calculate D's loss on the all-fake batch
-                errD_fake = criterion(output, label)
-                # Calculate the gradients for this batch, accumulated (summed) with previous
-                # gradients
-                scaler.scale(errD_fake).backward()
-                D_G_z1 = prob(output.detach()).mean()
-                # Compute error of D as sum over the fake and the real batches
-                errD = errD_real + errD_fake + penalty(real_cpu, fake.detach())  # WGAN-GP
-                # Update D
-                scaler.step(optimizerD)
-                scaler.update()
+            ## Train with all-fake batch
+            # Generate batch of latent vectors
+            noise = torch.randn(b_size, nz, 1, 1, device=device)
+            # Generate fake image batch with G
+            fake = netG(noise)
+            label.fill_(fake_label)
+            # Classify all fake batch with D
+            output = netD(fake.detach()).view(-1)
+            # Calculate D's loss on the all-fake batch (Addition: WGAN-GP's gradient penalty)
+            errD_fake = criterion(output, label) + penalty(real_cpu, fake.detach())
+            # Calculate the gradients for this batch, accumulated (summed) with previous gradients
+            scaler.scale(errD_fake).backward()
+            D_G_z1 = D_of(output).mean()
+            # Compute error of D as sum over the fake and the real batches
+            errD = errD_real + errD_fake
+            # Update D
+            scaler.step(optimizerD)
 
-                ############################
-                # (2) Update G network: maximize log(D(G(z)))
-                ###########################
-                for g_step in range(args.g_updates * ((i + 1) % args.d_updates == 0)):
-                    fake = netG(torch.randn(b_size, nz, 1, 1, device=device)) if g_step else fake
-                    netG.zero_grad()
-                    label.fill_(real_label)  # fake labels are real for generator cost
-                    # Since we just updated D, perform another forward pass of all-fake batch
-                    # through D
-                    output = netD(fake).view(-1)
-                    # Calculate G's loss based on this output
-                    errG = criterionG(output, label)
-                    # Calculate gradients for G
-                    scaler.scale(errG).backward()
-                    D_G_z2 = prob(output.detach()).mean()
-                    # Update G
-                    scaler.step(optimizerG)
+            ############################
+            # (2) Update G network: maximize log(D(G(z)))
+            ###########################
+            # Addition: --d-updates D steps for each G step, and --g-updates G steps then
+            g_steps = args.g_updates if (iters + 1) % args.d_updates == 0 else 0
+            for g_step in range(g_steps):
+                if g_step:  # a new batch of fakes for each further G step (its own loss scale)
                     scaler.update()
+                    fake = netG(torch.randn_like(noise))
+                netG.zero_grad()
+                label.fill_(real_label)  # fake labels are real for generator cost
+                # Since we just updated D, perform another forward pass of all-fake batch through D
+                with no_sync(netD):  # Addition: torchrun: D's gradients here stay local
+                    output = netD(fake).view(-1)
+                # Calculate G's loss based on this output
+                errG = criterionG(output, label)
+                # Calculate gradients for G
+                scaler.scale(errG).backward()
+                D_G_z2 = D_of(output).mean()
+                # Update G
+                scaler.step(optimizerG)
+            scaler.update()  # Addition: --amp fp16's loss scale, once per iteration
 
-            # Output training stats (Addition: every --log-every, with images/s and ETA)
-            if i % args.log_every == 0 or i == len(dataloader) - 1 or stop:
+            # Output training stats (Addition: every --log-every; images/s, ETA, metrics.csv)
+            if i % args.log_every == 0 or i == len(dataloader) - 1:
                 print('[%d/%d][%d/%d]\tLoss_D: %.4f\tLoss_G: %.4f\tD(x): %.4f\tD(G(z)): %.4f / %.4f'
                       % (epoch, num_epochs, i, len(dataloader),
-                         errD.item(), errG.item(), D_x, D_G_z1, D_G_z2)
-                      + report(epoch, iters, errD, errG, D_x, D_G_z1, D_G_z2, fake, real_cpu))
+                         *control.values(errD, errG, D_x, D_G_z1, D_G_z2)), end="")
+                control.log(epoch, iters, fake, real_cpu)
 
-            # Save Losses for plotting later (Addition: as tensors: no GPU sync per step)
+            # Save Losses for plotting later (Addition: as tensors, no host sync: see numbers())
             G_losses.append(errG.detach())
             D_losses.append(errD.detach())
 
             # Check how the generator is doing by saving G's output on fixed_noise
-            if args.rank == 0 and ((iters % args.sample_every == 0) or (
-                    (epoch == num_epochs-1) and (i == len(dataloader)-1)) or stop):
+            if control.sample_now(iters, epoch, i):  # every --sample-every, the last, a stop
                 with torch.no_grad():
-                    fake = sampling_copy(ema or modelG, args)(fixed_noise).detach().cpu()
+                    fake = sampling_copy(G_ema, args)(fixed_noise).detach().cpu()
                 img_list.append(vutils.make_grid(fake, padding=2, normalize=True))
 
             iters += 1
-            checkpoint(epoch, i + 1, iters, stop)  # on a stop, and every --checkpoint-every
-            if stop:
+            if control.stop(epoch, i, iters):  # Addition: Ctrl-C, --time-budget, checkpoints
                 break
-        if stop:
+        if control.stopped:
             break
-        checkpoint(epoch + 1, 0, iters, "end of epoch")
-    return results(args, img_list, G_losses, D_losses, real_batch, ema or modelG, fixed_noise,
-                   iters, stop, dataloader.dataset)
+    return results(args, img_list, G_losses, D_losses, real_batch, G_ema, fixed_noise, iters,
+                   control, dataloader)
 
 
 # -- Results -----------------------------------------------------------------------------------
-def results(args, img_list, G_losses, D_losses, real_batch, modelG, fixed_noise, iters, stop,
-            dataset):
-    """The tutorial's three results, as files; additions: the generator, FID."""
-    if stop == "interrupted" or args.rank:  # Ctrl-C or SIGTERM: the checkpoint is saved
-        return 130 if stop == "interrupted" else 0
-    sampleG = sampling_copy(modelG, args)  # Addition: see sampling_copy
-    G_losses, D_losses = [float(x) for x in G_losses], [float(x) for x in D_losses]
+def results(args, img_list, G_losses, D_losses, real_batch, G_ema, fixed_noise, iters, control,
+            dataloader):
+    """The tutorial's three results, as files; additions: the generator, FID, how to go on."""
+    if args.rank:  # torchrun: rank 0 writes, the others wait for it (torchrun ends them all)
+        return control.summary(iters)
+    t0, sampleG = time.perf_counter(), sampling_copy(G_ema, args)  # Addition: sampling_copy
+    G_losses, D_losses = numbers(G_losses), numbers(D_losses)
     # Loss versus training iteration
     plt.figure(figsize=(10, 5))
     plt.title("Generator and Discriminator Loss During Training")
@@ -409,16 +406,14 @@ def results(args, img_list, G_losses, D_losses, real_batch, modelG, fixed_noise,
         plt.show()
     plt.close("all")
 
-    # Addition: the generator, for --generate and for other projects; FID
-    save_generator(sampleG.to(memory_format=torch.contiguous_format), (fixed_noise[:2],),
-                   args.out, SCRIPT, {k: args.saved[k] for k in GENERATOR_SETTINGS})
-    print(f"{stop or 'done'} after {iters} iterations; the figures and files are in {args.out}")
-    if iters * args.batch_size < 200000:
-        print(f"note: the tutorial's 5 epochs show D ~1M CelebA images and faces appear after "
-              f"~200k: expect noise or blobs from this run's {iters * args.batch_size:,} images")
-    if args.fid:
-        fid_report(sampleG, dataset, args, args.epochs - 1, iters)
-    return 0
+    # Addition: the generator (for --generate, and on the CPU for other projects), FID, the end
+    save_generator(sampleG.cpu().to(memory_format=torch.contiguous_format),
+                   (fixed_noise[:2].cpu(),), args.out, SCRIPT,
+                   {k: args.saved[k] for k in GENERATOR_SETTINGS})
+    control.finished(time.perf_counter() - t0)
+    if args.fid and control.stopped != "interrupted":
+        fid_report(sampleG, dataloader.dataset, args, control.epoch, iters)
+    return control.summary(iters)
 
 
 # == Appendices: what the script adds to the tutorial, each set up by one call above ==========
@@ -432,38 +427,57 @@ GENERATOR_SETTINGS = ("arch", "nz", "ngf", "nc", "image_size", "net_capacity", "
 def more_flags(p):
     on_off = argparse.BooleanOptionalAction
     add = p.add_argument_group("data and speed").add_argument
-    add("--decode-once", action=on_off, default=True, help="decode each image once, to memory")
-    add("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto", help="auto: bf16 if fast")
-    add("--channels-last", action=on_off, default=True, help="NHWC memory format")
-    add("--compile", action="store_true", help="torch.compile G and D")
-    add = p.add_argument_group("advanced topics (Turing Learning and GANs, Part 2)").add_argument
+    add("--decode-once", action=on_off, default=True, help="decode each image once, into "
+        "memory (on the GPU when it fits), instead of reading the files every epoch")
+    add("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto", help="mixed "
+        "precision; auto: bf16 where it is fast (CPUs with AVX512-BF16, CUDA GPUs from compute "
+        "capability 8.0), fp16 with a GradScaler on older CUDA GPUs, else off")
+    add("--channels-last", action=on_off, default=True, help="keep images and weights in the "
+        "NHWC memory layout (faster convolutions)")
+    add("--compile", action="store_true", help="torch.compile G and D (slow to start)")
+    add("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+        help="auto: cuda, then mps, then cpu (torchrun: each process's own GPU)")
+    add = p.add_argument_group("additions").add_argument
     add("--arch", choices=["dcgan", "encoder-decoder"], default="dcgan", help="the tutorial's "
-        "networks, or the article's Keras model (64 px; --batch-size 32 --beta1 0.9)")
-    add("--net-capacity", type=int_range(1, 256), default=16, help="encoder-decoder: filters")
-    add("--filter-size", type=int, choices=range(1, 16, 2), default=5, metavar="{1,3,..,15}")
+        "networks, or the Keras model of 'Turing Learning and GANs, Part 2' (64 px; sets "
+        "--batch-size 32 --beta1 0.9)")
+    add("--net-capacity", type=int_range(1, 256), default=16,
+        help="encoder-decoder: filters of its first layer")
+    add("--filter-size", type=int, choices=range(1, 16, 2), default=5, metavar="{1,3,..,15}",
+        help="encoder-decoder: kernel size of its convolutions")
     add("--loss", choices=["bce", "hinge", "wgan", "wgan-gp"], default="bce", help="bce: the "
-        "tutorial's; wgan and wgan-gp come with their papers' --lr, --beta1, --beta2, --d-updates")
-    add("--clip-value", type=positive_float, default=0.01, help="wgan: D's weights in [-c, c]")
-    add("--beta2", type=unit_interval, default=0.999, help="Adam beta2")
+        "tutorial's; wgan and wgan-gp set their papers' --lr, --beta1, --beta2, --d-updates")
+    add("--clip-value", type=positive_float, default=0.01,
+        help="wgan: D's weights are kept in [-c, c]")
+    add("--beta2", type=unit_interval, default=0.999, help="Adam's beta2, for G and D")
     add("--lr-d", type=positive_float, help="D's learning rate (default: --lr)")
-    add("--d-updates", type=int_range(1, 100), default=1, help="D steps per G step")
-    add("--g-updates", type=int_range(1, 100), default=1, help="G steps per D step")
-    add("--label-smoothing", type=unit_interval, default=0.0, help="D's real target: 1 - this")
-    add("--ema", type=unit_interval, default=0.999, help="samples from G's moving average")
+    add("--d-updates", type=int_range(1, 100), default=1, help="D steps for each G step")
+    add("--g-updates", type=int_range(1, 100), default=1, help="G steps after each D step")
+    add("--label-smoothing", type=unit_interval, default=0.0,
+        help="D's target for real images is 1 minus this (bce)")
+    add("--ema", type=unit_interval, default=0.999, help="samples and saved files come from a "
+        "moving average of G's weights with this decay (0: G itself)")
     add = p.add_argument_group("evaluation").add_argument
-    add("--fid", type=int_range(0, 100000), default=0, metavar="N", help="FID, IS of N samples")
-    add("--fid-weights", metavar="PATH", help="torch-fidelity's Inception weights file")
-    add("--generate", metavar="PATH", help="no training: samples of a generator_weights.pt")
+    add("--fid", type=int_range(0, 100000), default=0, metavar="N",
+        help="at the end: FID and Inception Score of N samples (needs torch-fidelity)")
+    add("--fid-weights", metavar="PATH", help="torch-fidelity's Inception weights file, for "
+        "machines that cannot download it")
+    add("--generate", metavar="PATH", help="no training: samples from a run's "
+        "generator_weights.pt, into a new folder beside it (or --out)")
     add("--num-samples", type=int_range(1, 1024), default=64, help="images for --generate")
     add = p.add_argument_group("run control").add_argument
-    add("--out", default=f"outputs/{SCRIPT}", help="folder for everything written")
+    add("--seed", type=seed_int, default=999,
+        help="random seed, printed at the start (the tutorial's manualSeed: 999)")
+    add("--out", help=f"folder for everything written (default: outputs/{SCRIPT})")
     add("--overwrite", action="store_true", help="replace an earlier run in --out")
     add("--resume", metavar="PATH", help="continue the run of this checkpoint.pt")
-    add("--time-budget", type=positive_float, metavar="SECONDS", help="stop after this long")
-    add("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda, mps")
-    add("--log-every", type=positive_int, default=50, help="stats line every N iterations")
-    add("--sample-every", type=positive_int, default=500, help="img_list grid every N iterations")
-    add("--checkpoint-every", type=int_range(0, 2**31), default=0, help="checkpoint every N too")
+    add("--time-budget", type=positive_float, metavar="SECONDS",
+        help="end the whole run, files included, within this many seconds")
+    add("--log-every", type=positive_int, default=50, help="a stats line every N iterations")
+    add("--sample-every", type=positive_int, default=500,
+        help="a grid of samples for progress.gif every N iterations")
+    add("--checkpoint-every", type=int_range(0, 2**31), default=0,
+        help="also write checkpoint.pt every N iterations (0: each epoch's end only)")
     add("--dry-run", action="store_true", help="one iteration, then every file")
     add("--show", action="store_true", help="also show the figures in windows")
 
@@ -487,30 +501,21 @@ def main(argv=None):
     args = parse_args(argv)
     if args.generate:
         return generate(args)
-    world, rank = os.environ.get("WORLD_SIZE", "1"), os.environ.get("RANK", "0")
-    if not (world.isdigit() and rank.isdigit() and int(world) > 0 and (
-            world == "1" or "MASTER_ADDR" in os.environ and "RANK" in os.environ)):
-        fail("WORLD_SIZE, RANK and MASTER_ADDR are torchrun's: start several processes with "
-             "torchrun --standalone --nproc_per_node=N dcgan_celeba.py ...")
-    args.world, args.rank, args.ddp = int(world), int(rank), "LOCAL_RANK" in os.environ
+    args.out = args.out or f"outputs/{SCRIPT}"
     args.started = time.monotonic()  # --time-budget counts from here: decoding included
+    args.world, args.rank, args.ddp, local = torchrun_env()
     if args.batch_size % args.world or args.batch_size // args.world < 2:
         fail(f"--batch-size {args.batch_size}: split over {args.world} processes, at least 2 each")
     cuda = args.ddp and args.device in ("auto", "cuda") and torch.cuda.is_available()
-    args.device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if cuda else \
+    args.device = torch.device("cuda", local) if cuda else \
         pick_device("cpu" if args.ddp and args.device == "auto" else args.device)
-    if args.amp == "fp16" and args.device.type != "cuda":
-        fail("--amp fp16 needs a CUDA GPU (its GradScaler); use --amp bf16 on this device")
-    if args.fid:  # its package now, not after training; its weights (unpickled): tensors?
-        try:
-            __import__("torch_fidelity")
-            args.fid_weights and torch.load(args.fid_weights, weights_only=True)
-        except Exception as e:
-            fail(f"--fid needs torch-fidelity (pip install -r requirements-fid.txt), and "
-                 f"--fid-weights its Inception weights file ({type(e).__name__})")
+    args.precision = pick_precision(args.device, args.amp)
+    if args.fid:
+        fid_check(args)  # its package and Inception weights now, not after training
     if args.rank == 0:
         print("arguments: " + args.command)
-    out_lock = prepare_out(args.out, not args.resume, args.overwrite) if args.rank == 0 else None
+    out_lock = prepare_out(args.out, not args.resume, args.overwrite, data=args.dataroot) \
+        if args.rank == 0 else None
     if not args.show:
         plt.switch_backend("Agg")
     if args.ddp:  # torchrun: a process per GPU (or per CPU worker), in a process group
@@ -519,7 +524,9 @@ def main(argv=None):
         dist.init_process_group("nccl" if cuda else "gloo")
         if args.rank:
             sys.stdout = open(os.devnull, "w")  # rank 0 prints; every rank's errors show
-    print(f"device: {args.device}" + f" x {args.world} processes (torchrun)" * args.ddp)
+    print(f"device: {args.device}" + f" x {args.world} processes (torchrun)" * args.ddp +
+          {"off": ", float32", "bf16": ", bf16 autocast", "fp16": ", fp16 autocast with a "
+           "GradScaler"}[args.precision])
     try:
         with stop_on_ctrl_c() as ctrl_c:
             return train(args, ctrl_c)
@@ -529,83 +536,201 @@ def main(argv=None):
         del out_lock
 
 
-def checkpoints(args, parts, img_list, G_losses, D_losses):
-    """checkpoint(epoch, batch, iters, why) writes OUT/checkpoint.pt atomically; with --resume,
-    the checkpoint is restored first. Returns it and where to go on: (iters, epoch, batch)."""
-    def checkpoint(epoch, batch, iters, why):
-        if not why and not (args.checkpoint_every and iters % args.checkpoint_every == 0):
-            return
+def torchrun_env():
+    """(world, rank, ddp, local rank): torchrun's variables, checked as a whole."""
+    names = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    env = {k: os.environ.get(k) for k in names}
+    if not any(env[k] for k in names[1:3]) and env["WORLD_SIZE"] in (None, "", "1"):
+        return 1, 0, False, 0  # one process (a lone WORLD_SIZE=1 is one process too)
+    ok = all(env[k] for k in names) and all(env[k].isdigit() for k in names[:3]) and \
+        int(env["RANK"]) < int(env["WORLD_SIZE"]) and int(env["LOCAL_RANK"]) <= int(env["RANK"])
+    if not ok:
+        fail("WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT are torchrun's: start "
+             "several processes with torchrun --standalone --nproc_per_node=N dcgan_celeba.py "
+             "..., or unset them")
+    return int(env["WORLD_SIZE"]), int(env["RANK"]), True, int(env["LOCAL_RANK"])
+
+
+class Control:
+    """Everything around the loop: --resume, checkpoint.pt, stops (Ctrl-C, SIGTERM,
+    --time-budget, --dry-run; under torchrun agreed at log lines), the progress line's
+    images/s and ETA, metrics.csv and the failure signs."""
+
+    def __init__(self, args, ctrl_c, dataloader, img_list, G_losses, D_losses, parts):
+        self.args, self.ctrl_c, self.loader, self.G_ema = args, ctrl_c, dataloader, parts["G_ema"]
+        self.parts = {k: v for k, v in parts.items() if k != "G_ema" or v is not parts["netG"]}
+        self.img_list, self.G_losses, self.D_losses = img_list, G_losses, D_losses
+        self.stopped, self.why, self.epoch, self.warned = None, None, 0, set()
+        self.reserve = 2.0 + (args.fid or 0) * (0.002 if args.device.type == "cuda" else 0.05)
+        self.end = args.started + (args.time_budget or math.inf)
+
+    def resume(self):
+        """Restores --resume's checkpoint; (iters, epoch) to go on from."""
+        ckpt, path, args = self.args.checkpoint, self.args.resume, self.args
+        self.metrics = open(os.path.join(args.out, "metrics.csv") if args.rank == 0 else
+                            os.devnull, "a" if ckpt else "w", newline="", buffering=1)
+        self.writer = csv.DictWriter(self.metrics, METRICS)
+        if not ckpt:
+            self.writer.writeheader()
+            self.last = (time.perf_counter(), 0)
+            return 0, 0
+        if ckpt.get("world", 1) != args.world:
+            fail(f"{path} was trained by {ckpt.get('world', 1)} process(es), this is "
+                 f"{args.world}: resume it with as many (torchrun --nproc_per_node="
+                 f"{ckpt.get('world', 1)})")
+        try:
+            for name, part in self.parts.items():
+                part.load_state_dict(ckpt[name])
+            torch.set_rng_state(ckpt["rng"][args.rank][0])
+            if args.device.type == "cuda" and ckpt["rng"][args.rank][1] is not None:
+                torch.cuda.set_rng_state(ckpt["rng"][args.rank][1], args.device)
+            self.img_list += [g.float() / 255 for g in ckpt["img_list"]]
+            self.G_losses += ckpt["G_losses"]
+            self.D_losses += ckpt["D_losses"]
+            self.G_ema.steps = ckpt["ema_steps"]
+            self.loader.start, self.epoch = ckpt["batch"], ckpt["epoch"]
+        except (RuntimeError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
+            fail(f"{path} does not fit these networks ({str(e).splitlines()[0][:120]})")
+        print(f"resumed {path}: epoch {ckpt['epoch']}, batch {ckpt['batch']}, iter "
+              f"{ckpt['iters']}")
+        self.last = (time.perf_counter(), ckpt["iters"])  # the next line's images/s: from here
+        return ckpt["iters"], ckpt["epoch"]
+
+    def last_G_loss(self):
+        return torch.tensor(float(self.G_losses[-1]) if self.G_losses else 0.0,
+                            device=self.args.device)
+
+    def values(self, errD, errG, D_x, D_G_z1, D_G_z2):
+        """The progress line's numbers, copied to the host in one go (one sync per line)."""
+        self.numbers = torch.stack([t.detach().float() for t in (errD, errG, D_x, D_G_z1,
+                                                                 D_G_z2)]).tolist()
+        return self.numbers
+
+    def log(self, epoch, iters, fake, real):
+        """The line's images/s and ETA (the rest of the tutorial's line); metrics.csv; warnings."""
+        args, (t, done) = self.args, self.last
+        now, done_now = time.perf_counter(), iters + 1
+        rate = (done_now - done) * args.batch_size / max(now - t, 1e-9)
+        self.last = (now, done_now)
+        left = max(args.epochs * len(self.loader) - done_now, 0) * args.batch_size / rate
+        left = min(left, self.end - time.monotonic() if args.time_budget else left)
+        print(f"\t{rate:.1f} img/s\tETA {datetime.timedelta(seconds=round(max(left, 0)))}")
+        fake_std, real_std = torch.stack([x.detach().float().std(0).mean()
+                                          for x in (fake, real)]).tolist()
+        errD, errG, D_x, D_G_z1, D_G_z2 = self.numbers
+        self.writer.writerow(dict(epoch=epoch, iteration=iters, loss_d=errD, loss_g=errG,
+                                  d_x=D_x, d_g_z1=D_G_z1, d_g_z2=D_G_z2, fake_std=fake_std,
+                                  images_per_sec=rate))
+        if not all(map(math.isfinite, (errD, errG))):
+            fail(f"Loss_D {errD} and Loss_G {errG} at iteration {iters}: training diverged; "
+                 f"start again with a lower --lr (the last checkpoint.pt is from before)")
+        for warning in failure_signs(args, numbers(self.D_losses), fake_std, real_std,
+                                     self.warned):
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+        if args.arch == "encoder-decoder" and args.rank == 0:  # the article's figure
+            save_progress_figure(self.G_ema, self.parts["netD"], args, iters)
+
+    def sample_now(self, iters, epoch, i):
+        """Whether to draw img_list's grid now; decides first (every process) whether to stop."""
+        self.why = self.stop_reason(i)
+        last = epoch == self.args.epochs - 1 and i == len(self.loader) - 1
+        return self.args.rank == 0 and (iters % self.args.sample_every == 0 or last or
+                                        self.why is not None)
+
+    def stop_reason(self, i):
+        """Why to stop after batch i, or None. Under torchrun the processes agree at log lines."""
+        args = self.args
+        if args.dry_run:
+            return "dry run"
+        left = getattr(self, "step_time", 0.0) + self.reserve + 0.3 * len(self.img_list)
+        flags = [self.ctrl_c.requested, time.monotonic() + left > self.end]  # 0.3: gif frames
+        if args.ddp:
+            if i % args.log_every:
+                return None
+            flags = torch.tensor(flags, dtype=torch.float, device=args.device)
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            flags = flags.tolist()
+        return next((why for why, on in zip(("interrupted", "--time-budget spent"), flags)
+                     if on), None)
+
+    def stop(self, epoch, i, iters):
+        """After each iteration: a checkpoint on a stop, at an epoch's end, every
+        --checkpoint-every; True to leave the loop."""
+        now = time.perf_counter()
+        self.step_time = now - getattr(self, "step_started", now)
+        self.step_started = now
+        why, end = self.why, i + 1 == len(self.loader)
+        self.epoch = epoch
+        every = self.args.checkpoint_every and iters % self.args.checkpoint_every == 0
+        if why or end or every:
+            self.checkpoint(epoch + end, 0 if end else i + 1, iters)
+        self.loader.start = 0
+        self.stopped = why
+        return why is not None
+
+    def checkpoint(self, epoch, batch, iters):
+        """OUT/checkpoint.pt, atomically: what --resume needs (every process's random state)."""
+        args, t0 = self.args, time.perf_counter()
         rng = [(torch.get_rng_state(), torch.cuda.get_rng_state(args.device)
-                if args.device.type == "cuda" else None)] * args.world  # each process's
+                if args.device.type == "cuda" else None)] * args.world
         if args.ddp:
             dist.all_gather_object(rng, rng[0])
         if args.rank == 0:
-            atomic_save({"script": SCRIPT, **{k: v.state_dict() for k, v in parts.items()},
-                         "args": dict(args.saved, dataroot=os.path.abspath(args.dataroot)),
-                         "world": args.world, "rng": rng, "epoch": epoch, "batch": batch,
-                         "iters": iters, "G_losses": [float(x) for x in G_losses],
-                         "D_losses": [float(x) for x in D_losses],
-                         "img_list": [(g * 255).round().byte() for g in img_list]},
+            atomic_save({"script": SCRIPT, **{k: v.state_dict() for k, v in self.parts.items()},
+                         "args": args.saved, "world": args.world, "rng": rng, "epoch": epoch,
+                         "batch": batch, "iters": iters, "ema_steps": self.G_ema.steps,
+                         "G_losses": numbers(self.G_losses), "D_losses": numbers(self.D_losses),
+                         "img_list": [(g * 255).round().byte() for g in self.img_list]},
                         os.path.join(args.out, "checkpoint.pt"))
-            if why == "interrupted":  # Ctrl-C or SIGTERM
-                print("stopped; checkpoint saved. Continue with: " + ("python" if args.world == 1
-                      else f"torchrun --nproc_per_node={args.world}") + f" {sys.argv[0]} --resume "
-                      f"{args.out}/checkpoint.pt", file=sys.stderr)
-    ckpt, path = args.checkpoint, args.resume
-    if not ckpt:
-        return checkpoint, (0, 0, 0)
-    if ckpt.get("world", 1) != args.world:
-        fail(f"{path} was trained by {ckpt.get('world', 1)} process(es), this is {args.world}: "
-             f"resume it with as many (torchrun --nproc_per_node={ckpt.get('world', 1)})")
-    try:
-        for name, part in parts.items():
-            part.load_state_dict(ckpt[name])
-        cpu_rng, cuda_rng = ckpt["rng"][args.rank]
-        torch.set_rng_state(cpu_rng)
-        if cuda_rng is not None and args.device.type == "cuda":
-            torch.cuda.set_rng_state(cuda_rng, args.device)
-        img_list += [g.float() / 255 for g in ckpt["img_list"]]
-        G_losses += ckpt["G_losses"]
-        D_losses += ckpt["D_losses"]
-    except (RuntimeError, ValueError, KeyError, IndexError, TypeError) as e:
-        fail(f"{path} does not fit these networks ({str(e).splitlines()[0][:120]})")
-    print(f"resumed {path}: epoch {ckpt['epoch']}, batch {ckpt['batch']}, iter {ckpt['iters']}")
-    return checkpoint, (ckpt["iters"], ckpt["epoch"], ckpt["batch"])
+        self.reserve = max(self.reserve, 2.0 + 2 * (time.perf_counter() - t0))
+
+    def finished(self, seconds):
+        self.reserve = max(self.reserve, seconds)
+
+    def summary(self, iters):
+        """The last lines: what stopped the run, where the files are, how to go on."""
+        args, why = self.args, self.stopped
+        if args.rank:
+            dist.barrier()
+            return 130 if why == "interrupted" else 0
+        print(f"{why or 'done'} after {iters} iterations; the figures and files are in "
+              f"{args.out}")
+        if why or args.dry_run:
+            launcher = "python" if args.world == 1 else f"torchrun --nproc_per_node={args.world}"
+            more = "" if why else " --epochs N"
+            print(f"continue with: {launcher} {sys.argv[0]} --resume "
+                  f"{os.path.join(args.out, 'checkpoint.pt')}{more}",
+                  file=sys.stderr if why == "interrupted" else sys.stdout)
+        if iters * args.batch_size < 200000:
+            print(f"note: the tutorial's 5 epochs show D ~1M CelebA images and faces appear "
+                  f"after ~200k: expect noise or blobs from this run's "
+                  f"{iters * args.batch_size:,} images")
+        if args.ddp:
+            dist.barrier()  # every process ends once rank 0 has written its files
+        return 130 if why == "interrupted" else 0
 
 
-def reporter(args, batches, D_losses, modelG, modelD):
-    """report(...): a metrics.csv row, failure signs, the line's images/s and ETA."""
-    metrics = open(os.path.join(args.out, "metrics.csv") if args.rank == 0 else os.devnull,
-                   "a" if args.resume else "w", newline="", buffering=1)
-    writer, last, warned = csv.DictWriter(metrics, METRICS), [time.perf_counter(), None], set()
-    if not args.resume:
-        writer.writeheader()
-
-    def report(epoch, iters, errD, errG, D_x, D_G_z1, D_G_z2, fake, real):
-        rate = (1 if last[1] is None else iters - last[1]) * args.batch_size / (
-            time.perf_counter() - last[0])
-        last[:] = time.perf_counter(), iters
-        fake_std, real_std = (x.detach().float().std(0).mean().item() for x in (fake, real))
-        row = dict(loss_d=errD, loss_g=errG, d_x=D_x, d_g_z1=D_G_z1, d_g_z2=D_G_z2,
-                   fake_std=fake_std, images_per_sec=rate)
-        writer.writerow(dict(epoch=epoch, iteration=iters, **{
-            k: round(float(v.detach() if torch.is_tensor(v) else v), 5) for k, v in row.items()}))
-        for warning in failure_signs(args, D_losses, fake_std, real_std, warned):
-            print(f"warning: {warning}", file=sys.stderr, flush=True)
-        if args.arch == "encoder-decoder" and args.rank == 0:  # the article's figure
-            save_progress_figure(modelG, modelD, args, iters)
-        eta = max(args.epochs * batches - iters - 1, 0) * args.batch_size / rate
-        return f"\t{rate:.1f} img/s\tETA {datetime.timedelta(seconds=round(eta))}"
-    return report
+def numbers(losses):
+    """The loss history as Python floats: the tensors appended since the last call are copied
+    to the host in one go (one sync, not one per iteration)."""
+    k = len(losses)
+    while k and torch.is_tensor(losses[k - 1]):
+        k -= 1
+    if k < len(losses):
+        losses[k:] = torch.stack(losses[k:]).float().tolist()
+    return losses
 
 
 METRICS = ["epoch", "iteration", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "fake_std",
            "images_per_sec", "fid", "inception_score"]
 
 
-# -- C. The fast data path: decode once, batches on the device, resumable -----------------------
-class ImageFolder(dset.ImageFolder):
-    """dset.ImageFolder of (image, readable), that also reads a flat folder of images."""
+# -- C. The data: image files of any folder, decoded once, batches on the device, resumable -----
+class FolderOfImages(dset.ImageFolder):
+    """torchvision's ImageFolder, that also reads a flat folder of images, only regular files
+    (a FIFO would block), without following folder links (a loop would never end), and gives
+    (image, 1) for a file it cannot read (the tutorial's would stop the run): readable_batch
+    replaces it."""
 
     def __init__(self, root, transform):
         if os.path.isdir(root):
@@ -622,21 +747,141 @@ class ImageFolder(dset.ImageFolder):
             classes = ["."]  # a flat folder of images: one class, the folder itself
         return classes, {c: i for i, c in enumerate(classes)}
 
+    @staticmethod
+    def make_dataset(directory, class_to_idx, extensions=None, is_valid_file=None,
+                     allow_empty=False):
+        found = {}  # real path -> (path, 0): a file reached twice is read once
+        for c in class_to_idx:
+            for folder, _, files in sorted(os.walk(os.path.join(directory, c))):
+                for f in sorted(files):
+                    path = os.path.join(folder, f)
+                    if f.lower().endswith(dset.folder.IMG_EXTENSIONS) and os.path.isfile(path):
+                        found.setdefault(os.path.realpath(path), (path, 0))
+        return list(found.values())
+
     def __getitem__(self, index):
         try:
-            return super().__getitem__(index)[0], True
+            return super().__getitem__(index)[0], 0
         except Exception:  # truncated, corrupt, or not an image at all
-            return self.transform(Image.new("RGB", (8, 8))), False
+            return self.transform(Image.new("RGB", (8, 8))), 1
+
+
+def readable_batch(batch):
+    """DataLoader's collate_fn: each unreadable image replaced by a readable one of the same batch
+    (every process keeps its batch size, so torchrun's processes stay in step), and how many."""
+    good = [x for x, bad in batch if not bad] or [x for x, _ in batch]
+    images = [good[k % len(good)] if bad else x for k, (x, bad) in enumerate(batch)]
+    return torch.stack(images), torch.tensor(sum(bad for _, bad in batch))
+
+
+class EpochSampler(torch.utils.data.DistributedSampler):
+    """The tutorial's shuffle=True as a DistributedSampler: each process's share of a seeded
+    order per epoch (set_epoch), starting at batch `start` (a mid-epoch --resume)."""
+
+    def __init__(self, dataset, args):
+        super().__init__(dataset, args.world, args.rank, seed=args.seed, drop_last=args.world > 1)
+        self.share, self.start = args.batch_size // args.world, 0
+
+    def __iter__(self):
+        return iter(list(super().__iter__())[self.start * self.share:])
+
+
+def epochs_of(loader, args):
+    """The loader with set_epoch(epoch) and .start (the batch it goes on from), counting the
+    unreadable files it replaced; a last batch of one image is left out (batch norm needs 2)."""
+    share = args.batch_size // args.world
+    if isinstance(loader, torch.utils.data.DataLoader):
+        loader, probe = FileBatches(loader, share), range(min(64, len(loader.dataset)))
+        if all(loader.dataset[k][1] for k in probe):
+            fail(f"none of the first {len(probe)} image files in {args.dataroot} can be read")
+    loader.batches = loader.size // share + (loader.size % share > 1)
+    if loader.batches == 0:
+        fail(f"{loader.size} images are fewer than one --batch-size {args.batch_size}")
+    loader.set_epoch(0)
+    return loader
+
+
+class FileBatches:
+    """The tutorial's DataLoader (--no-decode-once), resumable mid-epoch."""
+
+    def __init__(self, loader, share):
+        self.loader, self.dataset, self.start = loader, loader.dataset, 0
+        self.size, self.count = len(loader.sampler), len(loader.dataset)
+        self.skipped = torch.zeros((), dtype=torch.long)
+
+    def set_epoch(self, epoch):
+        self.loader.sampler.set_epoch(epoch)
+        self.loader.sampler.start, self.epoch = self.start, epoch
+
+    def __len__(self):
+        return self.batches
+
+    def __iter__(self):
+        for k, (x, bad) in enumerate(self.loader, self.start):
+            if k < self.batches:
+                self.skipped += bad  # a CPU tensor: no sync
+                yield [x]
+        if self.skipped and getattr(self, "epoch", 0) == 0:
+            print(f"warning: replaced {int(self.skipped)} unreadable image file(s) by readable "
+                  f"ones", file=sys.stderr)
+        self.skipped.zero_()
+
+
+class DeviceBatches:
+    """The decoded images, as uint8 on the device when they fit in half its free memory (else
+    pinned host memory): each batch one gather from the epoch's permutation, drawn from the
+    seed and the epoch on the CPU (the same order on any device, so nothing to save for
+    --resume) and copied to the device once per epoch. Each process takes its share."""
+
+    def __init__(self, images, args, dataset):
+        self.args, self.dataset, self.count, self.start = args, dataset, len(images), 0
+        free = torch.cuda.mem_get_info(args.device)[0] if args.device.type == "cuda" else 0
+        on_gpu = images.numel() < free // 2
+        self.images = images.to(args.device) if on_gpu else \
+            images.pin_memory() if args.device.type == "cuda" else images
+        self.size = len(images) // args.world * args.world if args.world > 1 else len(images)
+        self.size //= args.world
+
+    def set_epoch(self, epoch):
+        args = self.args
+        order = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(
+            args.seed + epoch))[:self.size * args.world][args.rank::args.world]
+        self.order = order.to(self.images.device)
+
+    def __len__(self):
+        return self.batches
+
+    def __iter__(self):
+        share = self.args.batch_size // self.args.world
+        for idx in self.order.split(share)[self.start:self.batches]:
+            x = self.images.index_select(0, idx)
+            x = x.pin_memory() if self.images.is_pinned() else x  # then copied asynchronously
+            yield [to_model_range(x.to(self.args.device, non_blocking=True))]
 
 
 def decode_once(dataset, args, ctrl_c):
     """Every image through Resize and CenterCrop once, into memory as uint8 (CelebA at 64 px:
-    2.5 GB), unless that takes over half the free memory; unreadable files are skipped."""
+    2.5 GB), unless that takes over half the free memory (then None: the files are read each
+    epoch). Under torchrun the first process of each machine decodes, the others read its
+    copy; unreadable files are left out. Returns DeviceBatches."""
     n, S, nc = len(dataset), args.image_size, args.nc
     free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") if os.name == "posix" else 8e9
-    if n * nc * S * S > free // 2:
+    fits = n * nc * S * S < free // (2 if not args.ddp else 2 + int(os.environ.get(
+        "LOCAL_WORLD_SIZE", "1")))
+    if args.ddp:  # every process decides the same
+        agree = torch.tensor([float(fits)], device=args.device)
+        dist.all_reduce(agree, op=dist.ReduceOp.MIN)
+        fits = bool(agree.item())
+    if not fits:
         print(f"decode-once: off ({n * nc * S * S / 1e9:.1f} GB, {free / 1e9:.1f} GB free)")
-        return dataset
+        return None
+    shared = os.path.join(tempfile.gettempdir(), "gan-examples-decoded-{}-{}".format(
+        os.environ.get("TORCHELASTIC_RUN_ID"), os.environ.get("MASTER_PORT")))  # this machine's
+    if args.ddp and int(os.environ["LOCAL_RANK"]) != 0:
+        dist.barrier()  # the first process of this machine decodes and saves
+        images = torch.load(shared, mmap=True, weights_only=True)
+        dist.barrier()
+        return DeviceBatches(images, args, dataset)
     decoded = copy.copy(dataset)
     decoded.transform = transforms.Compose([transforms.Resize(S), transforms.CenterCrop(S),
                                             transforms.PILToTensor()]
@@ -644,11 +889,11 @@ def decode_once(dataset, args, ctrl_c):
     loader = torch.utils.data.DataLoader(decoded, batch_size=256, num_workers=args.workers,
                                          worker_init_fn=ignore_signals, generator=torch.Generator())
     images, t0 = [], time.perf_counter()
-    for k, (x, ok) in enumerate(loader):
+    for k, (x, bad) in enumerate(loader):
         if ctrl_c.requested:
             print("stopped while decoding the images; nothing was trained", file=sys.stderr)
             raise KeyboardInterrupt
-        images.append(x[ok])
+        images.append(x[bad == 0])
         if (k + 1) % 40 == 0 or k == len(loader) - 1:
             done, spent = min(n, (k + 1) * 256), time.perf_counter() - t0
             eta = datetime.timedelta(seconds=round((n - done) / done * spent))
@@ -658,7 +903,14 @@ def decode_once(dataset, args, ctrl_c):
         fail(f"none of the {n} image files in {args.dataroot} can be read")
     if len(images) < n and args.rank == 0:
         print(f"warning: skipped {n - len(images)} unreadable image file(s)", file=sys.stderr)
-    return torch.utils.data.TensorDataset(images, torch.ones(len(images), dtype=torch.bool))
+    if args.ddp:
+        if int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
+            atomic_save(images, shared)
+        dist.barrier()
+        dist.barrier()  # the others have read it
+        with contextlib.suppress(OSError):
+            os.remove(shared)
+    return DeviceBatches(images, args, dataset)
 
 
 def to_model_range(images):
@@ -666,64 +918,72 @@ def to_model_range(images):
     return images.float().div_(127.5).sub_(1.0) if images.dtype == torch.uint8 else images
 
 
-def batch_stream(dataloader, args, ctrl_c):
-    """batches(epoch, start): (i, [images on the device], why to stop after it, or None)."""
-    deadline = args.started + (args.time_budget or math.inf)
-    stops = ("interrupted", "--time-budget spent", "dry run")
-
-    def batches(epoch, start):
-        dataloader.sampler.set_epoch(epoch)
-        skipped = 0
-        for i, (x, ok) in itertools.islice(enumerate(dataloader), start, None):
-            skipped += int((~ok).sum())
-            x = to_model_range(x[ok].to(args.device, non_blocking=True))
-            x = x.contiguous(memory_format=torch.channels_last) if args.channels_last else x
-            flags = torch.tensor([ctrl_c.requested, time.monotonic() > deadline, args.dry_run])
-            if args.ddp:
-                flags = flags.float().to(args.device) * (i % args.log_every == 0)
-                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-            why = [w for w, on in zip(stops, flags.tolist()) if on] + [None]
-            if len(x) >= 2:  # batch norm needs two
-                yield i, [x], why[0]
-        if skipped and args.rank == 0 and epoch == 0:  # the first epoch's count
-            print(f"warning: skipped {skipped} unreadable image file(s)", file=sys.stderr)
-    return batches
-
-
-# -- D. Speed: channels-last, DDP, torch.compile, mixed precision ------------------------------
+# -- D. Speed: channels-last, mixed precision in the networks' forward, compile, torchrun -------
 def speed_up(netG, netD, args):
-    """The networks the loop runs (channels-last, torchrun's DDP, torch.compile), the autocast
-    context of --amp (auto: bf16 where it is fast) and a GradScaler (active under fp16 only)."""
-    if args.channels_last:
-        netG, netD = (m.to(memory_format=torch.channels_last) for m in (netG, netD))
-    if args.ddp:
-        ids = [args.device.index] if args.device.type == "cuda" else None
-        netG, netD = (nn.parallel.DistributedDataParallel(m, device_ids=ids) for m in (netG, netD))
-        torch.manual_seed(args.seed + args.rank)  # each process draws its own noise
-    if args.compile:
-        netG, netD = torch.compile(netG), torch.compile(netD)
-    fast_bf16 = torch.cuda.is_bf16_supported() if args.device.type == "cuda" else \
-        args.device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
-    amp = ("bf16" if fast_bf16 else "off") if args.amp == "auto" else args.amp
-    dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-    ctx = torch.autocast(args.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-    return netG, netD, ctx, torch.amp.GradScaler(args.device.type, enabled=amp == "fp16")
+    """In place: channels-last weights; --amp's autocast around each network's forward only
+    (the losses and backward passes stay outside, as PyTorch's AMP recipe asks), its output in
+    float32; --compile. Returns the GradScaler (active under fp16 only)."""
+    dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    for net in (netG, netD):
+        if args.channels_last:
+            net.to(memory_format=torch.channels_last)
+        if dtype:
+            forward = torch.autocast(args.device.type, dtype)(type(net).forward)
+            net.forward = types.MethodType(lambda self, *x, f=forward: f(self, *x).float(), net)
+        if args.compile:
+            net.compile()
+    return torch.amp.GradScaler(args.device.type, enabled=args.precision == "fp16")
+
+
+def distributed(netG, netD, args):
+    """torchrun: each network in DistributedDataParallel (gradients averaged over processes);
+    each process draws its own noise."""
+    if not args.ddp:
+        return netG, netD
+    ids = [args.device.index] if args.device.type == "cuda" else None
+    torch.manual_seed(args.seed + args.rank)
+    return (nn.parallel.DistributedDataParallel(m, device_ids=ids) for m in (netG, netD))
+
+
+def no_sync(net):
+    """DDP's no_sync for G's step: D's gradients there are not used, so not all-reduced."""
+    return net.no_sync() if isinstance(net, nn.parallel.DistributedDataParallel) else \
+        contextlib.nullcontext()
 
 
 # -- E. Sampling: G's average, and an eval-mode copy with batch-norm statistics of its own -----
-def average(modelG, optimizerG, args):
-    """--ema: an AveragedModel of G, updated by a hook after each G step with the decay
-    min(ema, (1 + t) / (10 + t)) at step t (a warm-up, as TensorFlow's); None for --ema 0."""
-    ema = AveragedModel(modelG, use_buffers=False, multi_avg_fn=lambda avg, cur, t: [
-        a.lerp_(c, 1 - torch.clamp((1 + t) / (10 + t), max=args.ema)) for a, c in zip(avg, cur)])
-    optimizerG.register_step_post_hook(lambda *_: ema.update_parameters(modelG))
-    return ema
+def new_generator(s, state):
+    """G of the settings `s` (the tutorial's, or the article's Keras model) with the weights of
+    `state` (copied, float32), built on the meta device: no memory, no random numbers used."""
+    with torch.device("meta"):
+        G = Generator(1, s["nz"], s["ngf"], s["nc"], s["image_size"]) if s["arch"] == "dcgan" \
+            else build_generator(s["nz"], s["nc"], s["net_capacity"], s["filter_size"])
+    G.load_state_dict({k: v.detach().float().clone() for k, v in state.items()}, assign=True)
+    return G
 
 
-def sampling_copy(modelG, args, passes=16):
-    """An eval-mode copy of G, its batch-norm statistics recomputed from fresh noise: running
-    ones lag behind the weights (grey images), and an exported G has no batch statistics."""
-    g = copy.deepcopy(getattr(modelG, "module", modelG)).float()
+def average(netG, optimizerG, args):
+    """--ema: a copy of G whose weights follow G's after each G step (an optimizer hook) with
+    the decay min(ema, (1 + t) / (10 + t)) at step t (TensorFlow's warm-up); --ema 0: G."""
+    if not args.ema:
+        netG.steps = 0
+        return netG
+    G_ema = new_generator(vars(args), netG.state_dict()).requires_grad_(False)
+    G_ema.steps, mine, theirs = 0, list(G_ema.parameters()), list(netG.parameters())
+
+    def update(*_):  # Python numbers only: no host sync
+        G_ema.steps += 1
+        torch._foreach_lerp_(mine, theirs, 1 - min(args.ema, (1 + G_ema.steps) /
+                                                   (10 + G_ema.steps)))
+    optimizerG.register_step_post_hook(update)
+    return G_ema
+
+
+def sampling_copy(G, args, passes=16):
+    """A new eval-mode G with G's weights, its batch-norm statistics recomputed from fresh
+    noise: running ones lag behind the weights (grey images), and an exported G has no batch
+    statistics. Plain float32, whatever --amp and --compile do to G."""
+    g = new_generator(vars(args), G.state_dict())
     device = next(g.parameters()).device
     gen = torch.Generator(device).manual_seed(args.seed)
     update_bn([torch.randn(64, args.nz, 1, 1, device=device, generator=gen)  # torch's: reset,
@@ -760,50 +1020,58 @@ def keras_init(m):
         nn.init.zeros_(m.bias)
 
 
+def critic_norm(args):
+    """D's normalisation: a WGAN-GP critic normalises each sample alone (its penalty is per
+    sample; Gulrajani et al.), the others use the tutorial's batch norm."""
+    return (lambda c: nn.GroupNorm(1, c)) if args.loss == "wgan-gp" else nn.BatchNorm2d
+
+
 def wasserstein(output, label):
     """-E[D(x)] for real labels (1), E[D(G(z))] for fake ones (0): the critic's loss, and G's."""
-    return -((2 * label - 1) * output.float()).mean()
+    return -((2 * label - 1) * output).mean()
 
 
-# loss: criterion for D, for G (given real labels), D(x) as printed, and D's normalisation: a
-# WGAN-GP critic normalises each sample alone, its penalty being per sample (Gulrajani et al.)
-LOSSES = {"bce": (nn.BCEWithLogitsLoss(), nn.BCEWithLogitsLoss(),
-                  lambda o: o.float().sigmoid(), nn.BatchNorm2d),
-          "hinge": (lambda o, label: torch.relu(1 - (2 * label - 1) * o.float()).mean(),
-                    wasserstein, torch.Tensor.float, nn.BatchNorm2d),
-          "wgan": (wasserstein, wasserstein, torch.Tensor.float, nn.BatchNorm2d),
-          "wgan-gp": (wasserstein, wasserstein, torch.Tensor.float, lambda c: nn.GroupNorm(1, c))}
+def hinge(output, label):
+    """The hinge loss of D (Lim & Ye; Miyato et al.): relu(1 - D(x)) + relu(1 + D(G(z)))."""
+    return torch.relu(1 - (2 * label - 1) * output).mean()
 
 
-def loss_setup(args, criterion, netD, modelD, optimizerD, scaler):
-    """--label-smoothing: D's real targets 1 - x (its fake ones and G's stay). WGAN: D's weights
-    clipped after each of its steps (a hook). Returns D's criterion and penalty(real, fake):
-    WGAN-GP's gradient penalty (Gulrajani et al. 2017), backpropagated (0 for other losses)."""
-    bce, smooth = criterion, 1 - args.label_smoothing
-    criterion = (lambda output, label: bce(output, label * smooth)) if smooth < 1 else bce
+def losses(args, criterion):
+    """(D's loss, G's loss, D's output as printed) for --loss: bce is the tutorial's criterion
+    for both, D's output a probability; hinge gives G the Wasserstein loss; the Wasserstein
+    losses print the critic's raw scores. --label-smoothing: D's real targets 1 - x."""
+    if args.loss != "bce":
+        return hinge if args.loss == "hinge" else wasserstein, wasserstein, lambda o: o
+    smooth = 1 - args.label_smoothing
+    D_loss = (lambda output, label: criterion(output, label * smooth)) if smooth < 1 else criterion
+    return D_loss, criterion, torch.sigmoid
+
+
+def critic_rules(args, netD, optimizerD):
+    """WGAN: D's weights clipped after each of its steps (an optimizer hook). Returns
+    penalty(real, fake): WGAN-GP's gradient penalty (Gulrajani et al. 2017), else 0."""
     if args.loss == "wgan":
         optimizerD.register_step_post_hook(lambda *_: [p.data.clamp_(
-            -args.clip_value, args.clip_value) for p in modelD.parameters()])
-    critic = getattr(netD, "_orig_mod", netD)  # double backward: through DDP, not compiled
+            -args.clip_value, args.clip_value) for p in netD.parameters()])
 
     def penalty(real, fake):
         if args.loss != "wgan-gp":
-            return torch.zeros((), device=real.device)
+            return 0.0
         eps = torch.rand(real.size(0), 1, 1, 1, device=real.device)
         x_hat = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
-        with torch.autocast(real.device.type, enabled=False):  # fp32 for the double backward
-            grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-        gp = 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()  # the paper's weight
-        scaler.scale(gp).backward()
-        return gp
-    return criterion, penalty
+        # float32 for the double backward: the class's forward, without --amp's autocast; not
+        # through DDP (which does not support autograd.grad): its gradients join errD_fake's
+        grad, = torch.autograd.grad(type(netD).forward(netD, x_hat).sum(), x_hat,
+                                    create_graph=True)
+        return 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()  # the paper's weight
+    return penalty
 
 
 def failure_signs(args, D_losses, fake_std, real_std, warned):
     """The article's failure signs, each warned about once: D wins, or samples collapse."""
     x, n = args.label_smoothing, min(200, max(8, len(D_losses) // 4))
     least = -(1 - x) * math.log(1 - x) - (x * math.log(x) if x else 0.0)  # BCE's, smoothed
-    recent = [float(d) for d in D_losses[-n:]]
+    recent = D_losses[-n:]
     if args.loss == "bce" and len(recent) == n and max(recent) < least + 0.1 and "d" not in warned:
         warned.add("d")
         yield (f"Loss_D has been near its minimum for {n} iterations: D wins, G's gradients "
@@ -815,12 +1083,13 @@ def failure_signs(args, D_losses, fake_std, real_std, warned):
                f"{real_std:.3f}): mode collapse. Try --loss wgan-gp or --d-updates 2")
 
 
-def save_progress_figure(modelG, modelD, args, iters):
+def save_progress_figure(G, netD, args, iters):
     """The article's progress figure: 8 fakes titled with D's score, in OUT/visualization/."""
     with torch.no_grad():
-        fakes = sampling_copy(modelG, args)(torch.randn(8, args.nz, 1, 1, device=args.device))
-        scores = LOSSES[args.loss][2](modelD.eval()(fakes).view(-1)).tolist()  # Keras' predict
-    modelD.train()
+        fakes = sampling_copy(G, args)(torch.randn(8, args.nz, 1, 1, device=args.device))
+        scores = losses(args, nn.BCEWithLogitsLoss())[2](
+            type(netD).forward(netD.eval(), fakes).view(-1)).tolist()  # Keras' predict
+    netD.train()
     fig, axes = plt.subplots(1, 8, figsize=(24, 3), subplot_kw=dict(xticks=[], yticks=[]))
     for ax, image, score in zip(axes, fakes.float().cpu() * 0.5 + 0.5, scores):
         ax.set_title(f"{score:.3f}")
@@ -831,19 +1100,36 @@ def save_progress_figure(modelG, modelD, args, iters):
 
 
 # -- G. Evaluation: FID and Inception Score with torch-fidelity ---------------------------------
+FID_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name
+
+
+def fid_check(args):
+    """Before training: torch-fidelity is installed and its Inception weights load (a
+    --fid-weights file of tensors only, or torch-fidelity's own download, done now)."""
+    try:
+        from torch_fidelity.utils import create_feature_extractor
+        args.fid_weights and torch.load(args.fid_weights, weights_only=True)  # no code in it
+        create_feature_extractor("inception-v3-compat", ["2048"], cuda=False, verbose=False,
+                                 feature_extractor_weights_path=args.fid_weights)
+    except Exception as e:
+        fail(f"--fid needs torch-fidelity (pip install -r requirements-fid.txt) and its "
+             f"Inception weights: downloaded at the first use, or --fid-weights {FID_WEIGHTS} "
+             f"on a machine that cannot ({type(e).__name__})")
+
+
 def fid_report(modelG, dataset, args, epoch, iters):
     """--fid N: FID of N samples against N real images, and their Inception Score, by
     torch-fidelity's calculate_metrics; a metrics.csv row."""
     import torch_fidelity
-    n, t0, sampleG = min(args.fid, len(dataset)), time.perf_counter(), sampling_copy(modelG, args)
-    pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[:n]
+    t0, sampleG = time.perf_counter(), sampling_copy(modelG, args)
+    real = real_images(dataset, args)
+    n = len(real)
     gen = torch.Generator(args.device).manual_seed(args.seed + 1)  # the same noise every time
     u8 = lambda x: ((x.float() + 1) * 127.5).round().clamp(0, 255).byte().expand(-1, 3, -1, -1)
     with torch.no_grad():  # torch-fidelity's Inception takes uint8 RGB images
         fakes = torch.cat([u8(sampleG(torch.randn(len(k), args.nz, 1, 1, generator=gen,
                                                   device=args.device)).cpu())
-                           for k in pick.split(500)])
-    real = torch.cat([u8(to_model_range(dataset[int(k)][0][None])) for k in pick])
+                           for k in torch.arange(n).split(500)])
     try:  # offline, torch-fidelity cannot download its Inception weights
         m = torch_fidelity.calculate_metrics(
             input1=torch.utils.data.Subset(fakes, range(n)), fid=True, isc=True, verbose=False,
@@ -851,7 +1137,7 @@ def fid_report(modelG, dataset, args, epoch, iters):
             feature_extractor_weights_path=args.fid_weights, save_cpu_ram=True)
     except OSError as e:
         fail(f"FID: cannot get torch-fidelity's Inception weights ({e}); on an offline machine "
-             f"pass --fid-weights with weights-inception-2015-12-05-6726825d.pth")
+             f"pass --fid-weights with {FID_WEIGHTS}")
     fid, score = m["frechet_inception_distance"], m["inception_score_mean"]
     print(f"FID: {fid:.2f}, Inception Score: {score:.2f} ({n} samples against {n} real images, "
           f"{time.perf_counter() - t0:.0f} s)", flush=True)
@@ -860,34 +1146,54 @@ def fid_report(modelG, dataset, args, epoch, iters):
                                                  inception_score=round(score, 3)))
 
 
+def real_images(dataset, args):
+    """--fid's real images: N of the dataset's readable ones (a seeded choice), as uint8 RGB."""
+    pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))
+    images = []
+    for k in pick.tolist():
+        x, bad = dataset[k]
+        if not bad:
+            images.append(((x.float() + 1) * 127.5).round().clamp(0, 255).byte()
+                          .expand(3, -1, -1))
+        if len(images) == args.fid:
+            break
+    return torch.stack(images)
+
+
 # -- H. Generate: samples of a saved generator, without training (its weights only) -------------
 def generate(args):
-    """G from a generator_weights.pt or checkpoint.pt (weights only: no code runs)."""
+    """G from a generator_weights.pt (weights only: no code runs), samples into a new folder."""
     saved = load_checkpoint(args.generate, SCRIPT)
-    s = saved.get("settings") or saved.get("args") or {}
+    if "settings" not in saved:
+        fail(f"{args.generate} is a checkpoint, for --resume; --generate reads the "
+             f"generator_weights.pt beside it")
+    device = pick_device(args.device)
     try:  # the flags' own checks: a tampered file cannot ask for absurd sizes
         with contextlib.redirect_stderr(open(os.devnull, "w")):
-            s = vars(parse_args([f"--{k.replace('_', '-')}={s[k]}" for k in GENERATOR_SETTINGS]))
-        netG = Generator(1, s["nz"], s["ngf"], s["nc"], s["image_size"]) if s["arch"] == "dcgan" \
-            else build_generator(s["nz"], s["nc"], s["net_capacity"], s["filter_size"])
-        state = saved.get("state_dict") or saved.get("netG")  # weights file, or checkpoint
-        if saved.get("ema"):  # a checkpoint of an --ema run: the average's weights
-            state = {k[7:]: v for k, v in saved["ema"].items() if k.startswith("module.")}
-        netG.load_state_dict(state)
+            s = vars(parse_args([f"--{k.replace('_', '-')}={saved['settings'][k]}"
+                                 for k in GENERATOR_SETTINGS]))
+        state = saved["state_dict"]
+        if not all(torch.is_tensor(v) and v.layout == torch.strided and not v.is_meta
+                   for v in state.values()):
+            raise TypeError("not plain tensors")
+        netG = new_generator(s, state).to(device).eval()  # its batch-norm statistics: saved
     except (SystemExit, KeyError, TypeError, ValueError, RuntimeError, AttributeError):
         fail(f"{args.generate} holds settings or weights this script cannot build; pass a "
              f"generator_weights.pt written by {SCRIPT}.py")
-    device, args.nz = pick_device(args.device), s["nz"]
-    netG = sampling_copy(netG.to(device), args)
     torch.manual_seed(args.seed)
     print(f"Random Seed:  {args.seed}\ndevice: {device}")
     with torch.no_grad():
         fake = netG(torch.randn(args.num_samples, s["nz"], 1, 1, device=device)).cpu()
-    with prepare_out(args.out, new_run=False):  # holds --out while writing
-        vutils.save_image(fake, os.path.join(args.out, "generated.png"), padding=2,
-                          normalize=True, value_range=(-1, 1), nrow=int(args.num_samples ** 0.5))
-        torch.save(fake, os.path.join(args.out, "generated.pt"))  # the images, for your tools
-    print(f"wrote {args.out}/generated.png and generated.pt ({tuple(fake.shape)}, in [-1, 1])")
+    out = generate_out(args.out, args.generate)
+    prepare_out(out, new_run=False, hold=False)
+    names = [os.path.join(out, n) for n in ("generated.png", "generated.pt")]
+    if any(map(os.path.exists, names)) and not args.overwrite:
+        fail(f"--out {out} holds an earlier generated.png; pass a new --out, or --overwrite")
+    with prepare_out(out, new_run=False):  # holds --out while writing
+        vutils.save_image(fake, names[0], padding=2, normalize=True, value_range=(-1, 1),
+                          nrow=int(args.num_samples ** 0.5))
+        atomic_save(fake, names[1])  # the images, for your tools
+    print(f"wrote {names[0]} and generated.pt ({tuple(fake.shape)}, in [-1, 1])")
     return 0
 
 

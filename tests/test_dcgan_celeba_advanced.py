@@ -44,38 +44,35 @@ def test_the_keras_model_has_its_parameter_counts_and_shapes_64_in_64_out():
             assert not m.bias.any()
 
 
-def test_loss_table_gives_each_losss_textbook_values():
-    out, real, fake = torch.tensor([2.0, -1.0]), torch.ones(2), torch.zeros(2)
-    L = dcgan_celeba.LOSSES
-    assert L["wgan"][0](out, real).item() == pytest.approx(-0.5)   # -E[D(x)]
-    assert L["wgan"][0](out, fake).item() == pytest.approx(0.5)    # E[D(G(z))]
-    assert L["wgan"][1](out, real).item() == pytest.approx(-0.5)   # G: -E[D(G(z))]
-    assert L["wgan-gp"][0](out, real).item() == pytest.approx(-0.5)
-    assert L["hinge"][0](out, real).item() == pytest.approx(1.0)   # mean(relu(1 - D(x)))
-    assert L["hinge"][0](out, fake).item() == pytest.approx(1.5)   # mean(relu(1 + D(G(z))))
-    assert L["hinge"][1](out, real).item() == pytest.approx(-0.5)  # G: -E[D(G(z))]
-    expected = torch.nn.BCELoss()(torch.sigmoid(out), real)       # the tutorial's criterion
-    assert L["bce"][0](out, real).item() == pytest.approx(expected.item(), rel=1e-6)
-    assert L["bce"][1](out, real).item() == pytest.approx(expected.item(), rel=1e-6)
-    # D(x) as printed: the tutorial's probability for bce, the critic's value otherwise
-    assert torch.allclose(L["bce"][2](out), torch.sigmoid(out))
-    assert torch.equal(L["wgan"][2](out), out) and torch.equal(L["hinge"][2](out), out)
-    # D's normalisation: batch norm, but per-sample layer norm for WGAN-GP's critic
+def test_each_loss_prints_its_textbook_values(tmp_path):
+    """Through metrics.csv: WGAN's critic loss is -D(x) + D(G(z)) and G's is -D(G(z)) (raw
+    critic scores, not probabilities); hinge gives G the same loss; bce prints probabilities."""
+    data = make_image_folder(tmp_path / "celeba", n=8, size=40)
     for loss in ("bce", "hinge", "wgan"):
-        assert isinstance(L[loss][3](8), torch.nn.BatchNorm2d)
-    norm = L["wgan-gp"][3](8)
-    assert isinstance(norm, torch.nn.GroupNorm) and norm.num_groups == 1
+        out = tmp_path / loss
+        assert in_process("--dataroot", data, *SMALL, "--batch-size", 4, "--epochs", 1,
+                          "--log-every", 1, "--loss", loss, "--d-updates", 1, "--lr", 0.01,
+                          "--out", out) == 0
+        for r in rows(out / "metrics.csv"):
+            d_x, d_gz1, d_gz2 = (float(r[k]) for k in ("d_x", "d_g_z1", "d_g_z2"))
+            if loss == "wgan":
+                assert float(r["loss_d"]) == pytest.approx(-d_x + d_gz1, abs=1e-4), r
+            if loss != "bce":
+                assert float(r["loss_g"]) == pytest.approx(-d_gz2, abs=1e-4), r
+            else:  # the tutorial's probabilities, and its BCE of them
+                assert 0 < d_x < 1 and 0 < d_gz1 < 1 and 0 < d_gz2 < 1, r
+                assert float(r["loss_g"]) > 0 and float(r["loss_d"]) > 0, r
+    wgan = [float(r["d_x"]) for r in rows(tmp_path / "wgan" / "metrics.csv")]
+    assert any(not 0 <= v <= 1 for v in wgan) or len(set(wgan)) > 1  # raw scores
 
 
 def critic_setup(loss, critic, lr=1e-3):
-    args = argparse.Namespace(loss=loss, clip_value=0.01, label_smoothing=0.0)
+    args = argparse.Namespace(loss=loss, clip_value=0.01)
     optimizer = torch.optim.Adam(critic.parameters(), lr=lr)
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
-    _, penalty = dcgan_celeba.loss_setup(args, None, critic, critic, optimizer, scaler)
-    return penalty, optimizer
+    return dcgan_celeba.critic_rules(args, critic, optimizer), optimizer
 
 
-def test_gradient_penalty_matches_hand_computed_values_and_backpropagates():
+def test_gradient_penalty_matches_hand_computed_values_and_trains_the_critic():
     x = torch.randn(3, 1, 2, 2)
     # a linear critic D(x) = w.x + b has gradient w everywhere: GP = 10 * (||w|| - 1)^2 = 160
     linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 1))
@@ -84,7 +81,7 @@ def test_gradient_penalty_matches_hand_computed_values_and_backpropagates():
     penalty, _ = critic_setup("wgan-gp", linear)
     gp = penalty(x, torch.randn(3, 1, 2, 2))
     assert gp.item() == pytest.approx(160.0)
-    # and it trains D (backpropagated by penalty): d/dw 10 (||w|| - 1)^2 = 16 w
+    gp.backward()  # joined to D's loss in the loop: d/dw 10 (||w|| - 1)^2 = 16 w
     assert torch.allclose(linear[1].weight.grad, torch.tensor([[48.0, 64.0, 0.0, 0.0]]))
 
     class Square(torch.nn.Module):  # D(x) = sum(x^2): gradient 2 x_hat; real == fake: x_hat = x
@@ -100,7 +97,7 @@ def test_gradient_penalty_matches_hand_computed_values_and_backpropagates():
     for loss in ("bce", "hinge", "wgan"):  # no penalty for the others
         penalty, _ = critic_setup(loss, torch.nn.Sequential(torch.nn.Flatten(),
                                                             torch.nn.Linear(4, 1)))
-        assert penalty(x, x).item() == 0
+        assert penalty(x, x) == 0
 
 
 def test_wgan_clips_the_critics_weights_after_each_of_its_steps_and_nothing_else_does():
@@ -116,19 +113,16 @@ def test_wgan_clips_the_critics_weights_after_each_of_its_steps_and_nothing_else
 
 def test_label_smoothing_changes_only_ds_real_targets(tmp_path, monkeypatch):
     data = make_image_folder(tmp_path / "celeba", n=8, size=40)
-    seen = {"D": set(), "G": set()}
-    criterionD, criterionG, prob, norm = dcgan_celeba.LOSSES["bce"]
+    targets = []
+    forward = torch.nn.BCEWithLogitsLoss.forward  # torch's own loss, watched
 
-    def spy(who, criterion):
-        def spied(output, label):
-            seen[who].update(round(v, 6) for v in label.tolist())
-            return criterion(output, label)
-        return spied
-    monkeypatch.setitem(dcgan_celeba.LOSSES, "bce",
-                        (spy("D", criterionD), spy("G", criterionG), prob, norm))
+    def watched(self, output, target):
+        targets.append(sorted({round(v, 6) for v in target.tolist()}))
+        return forward(self, output, target)
+    monkeypatch.setattr(torch.nn.BCEWithLogitsLoss, "forward", watched)
     assert in_process("--dataroot", data, *SMALL, "--batch-size", 4, "--dry-run",
                       "--label-smoothing", 0.1, "--out", tmp_path / "o") == 0
-    assert seen == {"D": {0.9, 0.0}, "G": {1.0}}  # one-sided: G's targets stay 1
+    assert targets[:3] == [[0.9], [0.0], [1.0]]  # D: real 0.9, fake 0; G's targets stay 1
 
 
 PUBLISHED = {"bce": (2e-4, 0.5, 0.999), "hinge": (2e-4, 0.5, 0.999),
@@ -257,7 +251,7 @@ def tiny_inception():
 
         def forward(self, x):
             assert x.dtype == torch.uint8 and x.dim() == 4 and x.shape[1] == 3, x.shape
-            TinyInception.calls.append(tuple(x.shape))
+            TinyInception.calls.append(x.clone())
             f = F.adaptive_avg_pool2d(x.float() / 255, 4).flatten(1) @ self.features
             out = {"2048": f, "logits_unbiased": f @ self.classes}
             return tuple(out[name] for name in self.features_list)
@@ -278,12 +272,26 @@ def test_fid_and_inception_score_rows_by_torch_fidelity_writing_nothing_elsewher
                       "--fid", 40, "--out", out) == 0
     printed = capsys.readouterr().out
     assert printed.count("FID: ") == 1 and "Inception Score: " in printed
-    assert stand_in.calls and all(shape[1:] == (3, 32, 32) for shape in stand_in.calls)
-    assert sum(shape[0] for shape in stand_in.calls) >= 80  # 40 samples and 40 real images
+    fakes, reals = stand_in.calls  # torch-fidelity's order: input1, then input2
+    assert fakes.shape == reals.shape == (40, 3, 32, 32)
+    folder = torch.stack([dcgan_celeba.transforms.PILToTensor()(dcgan_celeba.transforms.Compose(
+        [dcgan_celeba.transforms.Resize(32), dcgan_celeba.transforms.CenterCrop(32)])(
+        dcgan_celeba.Image.open(os.path.join(data, "img_align_celeba", f)).convert("RGB")))
+        for f in sorted(os.listdir(os.path.join(data, "img_align_celeba")))])
+    assert all((folder == r).flatten(1).all(1).any() for r in reals)  # the real images
+    assert len({r.numpy().tobytes() for r in reals}) == 40  # each once
+    assert not any((folder == f).flatten(1).all(1).any() for f in fakes)  # G's samples
+    stand_in.calls.clear()  # the script's figures are torch-fidelity's own on those images
+    import torch_fidelity
+    m = torch_fidelity.calculate_metrics(input1=torch.utils.data.Subset(fakes, range(40)),
+                                         input2=torch.utils.data.Subset(reals, range(40)), fid=True,
+                                         isc=True, verbose=False, cuda=False)
     scored = [r for r in rows(out / "metrics.csv") if r["fid"]]
     assert len(scored) == 1 and scored[0]["loss_d"] == ""  # blanks, never stale values
     assert (scored[0]["epoch"], scored[0]["iteration"]) == ("0", "5")
-    assert 0 < float(scored[0]["fid"]) < math.inf
-    assert 1 <= float(scored[0]["inception_score"]) <= 10  # 10 classes here
+    assert float(scored[0]["fid"]) == pytest.approx(m["frechet_inception_distance"], abs=1e-3)
+    assert float(scored[0]["inception_score"]) == pytest.approx(m["inception_score_mean"],
+                                                                abs=1e-3)
+    assert f"FID: {m['frechet_inception_distance']:.2f}" in printed
     # torch-fidelity's calculate_metrics, its own cache off: nothing written outside --out
     assert not (tmp_path / "cache").exists() and not (tmp_path / "torch_home").exists()

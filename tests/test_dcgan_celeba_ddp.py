@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+import torch
+
 import dcgan_celeba
 import helpers
 from helpers import ENV, ROOT, ckpt, make_image_folder
@@ -42,6 +44,15 @@ def test_torchrun_two_processes_write_one_set_of_outputs_and_resume_with_two(tmp
     # one process cannot continue a two-process run exactly: refused, saying how
     assert in_process("--resume", out / "checkpoint.pt", "--epochs", 2) == 2
     assert "torchrun --nproc_per_node=2" in capsys.readouterr().err
+    # two can: the resumed run ends where one two-epoch run ends, bit for bit
+    for argv in (["--resume", str(out / "checkpoint.pt"), "--epochs", "2"],
+                 [*map(str, flags), "--out", str(tmp_path / "ref"), "--epochs", "2"]):
+        r = subprocess.run([*TORCHRUN, SCRIPT, *argv], capture_output=True, text=True,
+                           timeout=300, cwd=ROOT, env=DDP_ENV)
+        assert r.returncode == 0, r.stderr[-3000:]
+    a, b = ckpt(out / "checkpoint.pt"), ckpt(tmp_path / "ref" / "checkpoint.pt")
+    assert a["iters"] == b["iters"] == 4 and a["D_losses"] == b["D_losses"]
+    assert all(torch.equal(a["netD"][k], b["netD"][k]) for k in a["netD"])
 
 
 def test_torchrun_ctrl_c_on_one_rank_stops_every_rank_with_a_loadable_checkpoint(tmp_path):
@@ -66,21 +77,25 @@ def test_torchrun_ctrl_c_on_one_rank_stops_every_rank_with_a_loadable_checkpoint
         rest, _ = p.communicate(timeout=120)
     finally:
         p.kill()
-    assert "stopped; checkpoint saved" in rest, rest[-3000:]
-    hint = rest.split("Continue with: ")[1].splitlines()[0].split()
+    assert "interrupted after" in rest, rest[-3000:]
+    hint = rest.split("continue with: ")[1].splitlines()[0].split()
     assert hint[0] == "torchrun" and hint[1] == "--nproc_per_node=2", hint
     assert hint[-2:] == ["--resume", f"{out}/checkpoint.pt"], hint
     assert "exitcode: 130" in rest or "exitcode  : 130" in rest, rest[-3000:]
     c = ckpt(out / "checkpoint.pt")
-    assert c["epoch"] == 1 and c["iters"] > 4 and len(c["G_losses"]) == c["iters"]
+    assert c["epoch"] >= 1 and c["iters"] > 4 and len(c["G_losses"]) == c["iters"]
+    assert c["iters"] == 4 * c["epoch"] + c["batch"]  # where --resume goes on
 
 
 def test_world_size_without_torchruns_other_variables_is_one_error_line(tmp_path, capsys,
                                                                           monkeypatch):
     data = make_image_folder(tmp_path / "celeba", n=4, size=40)
-    for env in ({"WORLD_SIZE": "2"}, {"WORLD_SIZE": "2", "RANK": "0"}, {"WORLD_SIZE": "two"}):
+    for env in ({"WORLD_SIZE": "2"}, {"WORLD_SIZE": "2", "RANK": "0"}, {"WORLD_SIZE": "two"},
+                {"RANK": "5"}, {"LOCAL_RANK": "0"}, {"WORLD_SIZE": "1", "RANK": "1"},
+                {"WORLD_SIZE": "2", "RANK": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "localhost",
+                 "MASTER_PORT": "29500"}):
         with monkeypatch.context() as m:
-            for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "LOCAL_RANK"):
+            for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
                 m.delenv(name, raising=False)
             for name, value in env.items():
                 m.setenv(name, value)
@@ -97,20 +112,19 @@ import dcgan_celeba as d
 from torch.nn.parallel import DistributedDataParallel as DDP
 dist.init_process_group("gloo")
 rank = dist.get_rank()
-args = argparse.Namespace(loss="wgan-gp", clip_value=0.01, label_smoothing=0.0)
-norm = d.LOSSES["wgan-gp"][3]  # the critic's layer norm
+args = argparse.Namespace(loss="wgan-gp", clip_value=0.01)
+norm = d.critic_norm(args)  # the critic's layer norm
 torch.manual_seed(0)
 netD, ref = d.Discriminator(1, 3, 8, 32, norm), d.Discriminator(1, 3, 8, 32, norm)
 ref.load_state_dict(netD.state_dict())
 g = torch.Generator().manual_seed(1)
 real, fake = torch.randn(8, 3, 32, 32, generator=g), torch.randn(8, 3, 32, 32, generator=g)
-scaler = torch.amp.GradScaler("cpu", enabled=False)
 ddp, half = DDP(netD), slice(4 * rank, 4 * rank + 4)
-_, penalty = d.loss_setup(args, None, ddp, netD, torch.optim.Adam(netD.parameters()), scaler)
-(-ddp(real[half]).mean()).backward()  # the loop's order: real, fake, then the penalty
-ddp(fake[half]).mean().backward()
+penalty = d.critic_rules(args, netD, torch.optim.Adam(netD.parameters()))
+(-ddp(real[half]).mean()).backward()  # the loop's order: real, then fake with the penalty
 torch.manual_seed(100 + rank)  # each rank's draws for its half
 gp = penalty(real[half], fake[half])
+(ddp(fake[half]).mean() + gp).backward()
 # one process, the whole batch, the same interpolation points
 e = torch.cat([torch.rand(4, 1, 1, 1, generator=torch.Generator().manual_seed(100 + r))
                for r in (0, 1)])

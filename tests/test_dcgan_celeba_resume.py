@@ -31,7 +31,7 @@ def assert_same_weights(a, b):
 def assert_same_run(a, b, grids=True):
     """Two checkpoints of the same training: every part equal, bit for bit (and the img_list
     grids, unless a stop or an earlier --epochs added one: the tutorial's last-epoch grid)."""
-    for part in ("netG", "netD", "ema"):  # ema: G's moving average, absent under --ema 0
+    for part in ("netG", "netD", "G_ema"):  # G_ema: G's moving average, absent under --ema 0
         assert (part in a) == (part in b), part
         assert_same_weights(a.get(part, {}), b.get(part, {}))
     for part in ("optimizerG", "optimizerD"):
@@ -77,8 +77,10 @@ def test_ctrl_c_saves_exits_130_and_the_printed_hint_resumes_to_an_uninterrupted
         p.kill()
     assert p.returncode == 130, err
     assert "Traceback" not in err and "SIGINT" in err
-    hint = err.split("stopped; checkpoint saved. Continue with: ")[1].split()
+    hint = err.split("continue with: ")[1].split()
     assert hint[0] == "python" and hint[2:] == ["--resume", str(out / "checkpoint.pt")]
+    for name in ("losses.png", "real_vs_fake.png", "generator_weights.pt"):  # the run so far
+        assert os.path.getsize(out / name) > 0, name
     c = ckpt(out / "checkpoint.pt")
     assert c["epoch"] >= 1 and c["iters"] >= 6 and c["batch"] > 0  # mid-epoch
     assert len(c["D_losses"]) == c["iters"] == 4 * c["epoch"] + c["batch"]
@@ -106,7 +108,7 @@ def test_sigterm_to_the_process_group_with_dataloader_workers_saves_and_exits_13
         p.kill()
     assert p.returncode == 130, err
     assert "Traceback" not in err and "killed by signal" not in err and "SIGTERM" in err
-    assert "Continue with: python" in err
+    assert "continue with: python" in err
     c = ckpt(out / "checkpoint.pt")
     assert c["epoch"] >= 1 and c["iters"] >= 5
 
@@ -196,14 +198,14 @@ def test_a_mid_epoch_checkpoint_resumes_exactly_and_generates_like_its_weights_f
     # recomputed: not G's last weights
     saved = ckpt(a / "generator_weights.pt")["state_dict"]
     weights = [k for k in ca["netG"] if k.endswith("weight")]
-    assert weights and all(torch.equal(saved[k], ca["ema"]["module." + k]) for k in weights)
+    assert weights and all(torch.equal(saved[k], ca["G_ema"][k]) for k in weights)
     assert not any(torch.equal(saved[k], ca["netG"][k]) for k in weights)
     assert not torch.equal(saved["main.1.running_mean"], ca["netG"]["main.1.running_mean"])
-    # --generate gives the same samples from the run's checkpoint as from its weights file
+    # --generate draws the same samples from the resumed run's weights as from the other's
     samples = []
-    for source in ("generator_weights.pt", "checkpoint.pt"):
-        assert in_process("--generate", a / source, "--out", tmp_path / source) == 0
-        samples.append(torch.load(tmp_path / source / "generated.pt", weights_only=True))
+    for run in (a, mid):
+        assert in_process("--generate", run / "generator_weights.pt") == 0
+        samples.append(torch.load(run / "generated" / "generated.pt", weights_only=True))
     assert torch.equal(*samples)
 
 
