@@ -7,6 +7,7 @@ import errno
 import io
 import os
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -47,8 +48,9 @@ def run(main, argv=None):
     except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
             raise
-        message = f"cannot write {e.filename or 'a file'}: {e.strerror} (free some space, " \
-            "or pass an --out you can write to)"
+        name = e.filename or "a file"
+        message = f"cannot write {name}: {e.strerror} (free some space, or fix the permissions " \
+            f"of {os.path.dirname(os.path.abspath(name)) if e.filename else 'its folder'})"
     print(f"error: {message}", file=sys.stderr)
     return 2
 
@@ -182,7 +184,8 @@ def pick_precision(device, amp="auto"):
 def prepare_out(path, new_run=True, overwrite=False, hold=True, data=None):
     """Check --out (not a file, not inside --dataroot `data` nor holding it; for a new run, no
     earlier run in it unless overwrite); with hold, create it and return a lock that holds it
-    while kept (dropped: a folder made empty goes)."""
+    while kept (dropped: a folder made empty goes; an overwritten run's files, moved aside,
+    go once the new run has a metrics.csv, else come back)."""
     if os.path.exists(path) and not os.path.isdir(path):
         fail(f"--out {path} is an existing file; pass a folder name")
     if data is not None:
@@ -199,20 +202,58 @@ def prepare_out(path, new_run=True, overwrite=False, hold=True, data=None):
     made = not os.path.isdir(path)
     try:
         os.makedirs(path, exist_ok=True)
-        lock = open(os.path.join(path, ".lock"), "w")
+        lock = open(os.path.join(path, ".lock"), "a")
     except OSError as e:
         fail(f"cannot write to --out {path} ({e.strerror}); pass a folder you can write to")
-    weakref.finalize(lock, let_go, path, made)
     with contextlib.suppress(ImportError):  # fcntl: not on Windows, where nothing is locked
         import fcntl
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # the holder removes .lock before it lets go: one we locked after that is stale
+            same = os.path.samestat(os.fstat(lock.fileno()), os.stat(lock.name))
         except OSError:
+            same = False
+        if not same:  # a refused run closes its file and leaves the holder's .lock alone
+            lock.close()
             fail(f"another run is using --out {path}; wait for it or pass another --out")
+    aside = os.path.join(path, f".replaced-{os.getpid()}")
     for name in os.listdir(path):  # the lock says nobody else writes here: a crash's leftovers
         if name.startswith(".tmp-"):
             os.remove(os.path.join(path, name))
-    return lock
+        elif name.startswith(".replaced-"):  # a run killed before it could settle them
+            settle(path, os.path.join(path, name))
+    if new_run and overwrite and os.path.exists(os.path.join(path, "metrics.csv")):
+        # --overwrite replaces the whole earlier run: its files wait here until the new run has
+        # written its metrics.csv (then they go), or come back if it writes none
+        os.mkdir(aside)
+        for name in os.listdir(path):
+            if not name.startswith(".") and not name.endswith(".py"):
+                os.rename(os.path.join(path, name), os.path.join(aside, name))
+    return OutLock(lock, path, made, aside)
+
+
+class OutLock(contextlib.AbstractContextManager):
+    """prepare_out's hold on --out: let go when dropped, closed or at the end of a `with`."""
+
+    def __init__(self, file, path, made, aside):
+        self.close = weakref.finalize(self, let_go, path, made, file, aside)
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def settle(path, aside):
+    """An --overwrite's earlier run moved `aside`: gone if the new run wrote its metrics.csv,
+    else put back (over whatever the new run left)."""
+    if os.path.exists(os.path.join(path, "metrics.csv")):
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+    for name in os.listdir(aside):
+        new = os.path.join(path, name)
+        if os.path.isdir(new) and not os.path.islink(new):
+            shutil.rmtree(new, ignore_errors=True)
+        os.replace(os.path.join(aside, name), new)
+    os.rmdir(aside)
 
 
 def generate_out(out, weights):
@@ -225,12 +266,18 @@ def generate_out(out, weights):
                 if not os.path.exists(p))
 
 
-def let_go(path, made):
-    """prepare_out's clean-up: the lock file, and the folder if it made it and it is empty."""
+def let_go(path, made, file=None, aside=None):
+    """prepare_out's clean-up, by the lock's holder only: an --overwrite's earlier run settled,
+    the lock file removed (before the lock is let go), the folder if it made it and it is empty."""
+    with contextlib.suppress(OSError):
+        if aside and os.path.isdir(aside):
+            settle(path, aside)
     with contextlib.suppress(OSError):
         os.remove(os.path.join(path, ".lock"))
         if made:
             os.rmdir(path)
+    if file is not None:
+        file.close()
 
 
 # -- Checkpoints: atomic writes that Ctrl-C, kill -9 and a full disk cannot corrupt ------------
@@ -271,8 +318,8 @@ def load_checkpoint(path, script):
     """A file that `script` saved (checkpoint.pt, generator_weights.pt), read with
     torch.load(weights_only=True): tensors and plain values only, no code runs."""
     if not os.path.isfile(path):
-        fail(f"{path} does not exist; pass a checkpoint.pt or generator_weights.pt of "
-             f"{script}.py")
+        fail(f"{path} {'is not a file' if os.path.exists(path) else 'does not exist'}; pass a "
+             f"checkpoint.pt or generator_weights.pt of {script}.py")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated, foreign or corrupt file, or a .pt2 program

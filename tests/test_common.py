@@ -35,6 +35,8 @@ def test_run_gives_one_error_line_and_the_right_exit_code(capsys):
     assert common.run(full_disk, []) == 2
     assert capsys.readouterr().err.strip().startswith(
         "error: cannot write out/checkpoint.pt: No space left on device (free some space")
+    assert common.run(full_disk, []) == 2  # words that fit a --resume too (its --out stays)
+    assert "or fix the permissions of " in capsys.readouterr().err
     assert common.run(no_memory, []) == 2
     assert capsys.readouterr().err.startswith("error: out of memory")
     assert common.run(interrupted, []) == 130
@@ -182,20 +184,50 @@ def test_a_folder_made_for_a_run_that_wrote_nothing_goes_with_its_lock(tmp_path)
     assert (tmp_path / "mine").is_dir()
 
 
-def test_prepare_out_refuses_a_folder_another_process_holds(tmp_path):
+def hold_in_child(path):
+    """A process that holds --out `path` (as a training run does) until killed."""
     holder = subprocess.Popen([sys.executable, "-c", "import common, sys, time; "
-                               f"lock = common.prepare_out({str(tmp_path)!r}); "
+                               f"lock = common.prepare_out({str(path)!r}, new_run=False); "
                                "print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True,
                               cwd=os.path.dirname(common.__file__))
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_refused_runs_leave_the_holders_lock_and_files_alone(tmp_path):
+    (tmp_path / "metrics.csv").write_text("epoch\n1\n")  # run A's files
+    holder = hold_in_child(tmp_path)
     try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(common.UserError, match="another run is using"):
-            common.prepare_out(str(tmp_path))
+        before = sorted(os.listdir(tmp_path))
+        with pytest.raises(common.UserError, match="another run is using"):  # run B
+            common.prepare_out(str(tmp_path), overwrite=True)
+        assert sorted(os.listdir(tmp_path)) == before  # .lock still there, nothing moved
+        for _ in range(2):  # run C, and again: still refused while A runs
+            with pytest.raises(common.UserError, match="another run is using"):
+                common.prepare_out(str(tmp_path), new_run=False)
     finally:
         holder.kill()
         holder.wait()
-    assert common.prepare_out(str(tmp_path))  # free again once it is gone
+    assert common.prepare_out(str(tmp_path), new_run=False)  # free again once it is gone
+
+
+def test_overwrite_replaces_the_whole_earlier_run_only_once_the_new_one_has_written(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("metrics.csv", "p25.png", "checkpoint.pt"):
+        (out / name).write_text(f"old {name}")
+    lock = common.prepare_out(str(out), overwrite=True)
+    assert sorted(os.listdir(out))[0] == ".lock" and not (out / "p25.png").exists()
+    (out / "p1.png").write_text("new")
+    del lock  # the new run failed before its metrics.csv: the earlier run comes back whole
+    assert {f: (out / f).read_text() for f in os.listdir(out) if f != "p1.png"} == {
+        "metrics.csv": "old metrics.csv", "p25.png": "old p25.png",
+        "checkpoint.pt": "old checkpoint.pt"}
+    lock = common.prepare_out(str(out), overwrite=True)
+    (out / "metrics.csv").write_text("new")
+    del lock  # the new run wrote: the earlier run's files (p1.png too) are gone
+    assert os.listdir(out) == ["metrics.csv"] and (out / "metrics.csv").read_text() == "new"
 
 
 def test_prepare_out_unwritable_folder_is_a_user_error(tmp_path):
@@ -270,6 +302,9 @@ def test_signals_during_a_save_wait_until_the_file_is_complete(tmp_path):
 def test_load_checkpoint_missing_corrupt_foreign_or_a_program_is_a_user_error(tmp_path):
     with pytest.raises(common.UserError, match="does not exist"):
         common.load_checkpoint(str(tmp_path / "nope.pt"), "demo")
+    for not_a_file in (str(tmp_path), os.devnull):
+        with pytest.raises(common.UserError, match="is not a file"):
+            common.load_checkpoint(not_a_file, "demo")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(common.UserError, match="cannot load"):
