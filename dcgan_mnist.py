@@ -354,6 +354,7 @@ def main(argv=None):
         results(args, g_losses, d_losses, loss_iterations, image_list, out)  # also after a stop
         if not stop.requested:
             write_extras(args, out, n_cond, sampler(), best)  # appendix F
+            copying(args, out, sampler(), images, n_cond)  # H: nearest.png, the copying ratio
     return finish(args, ckpt_path, stop.requested, stopping and iterations < total)  # G
 
 
@@ -493,8 +494,7 @@ def training_batches(args, dataset, generator, device):
     the batches, and --eval), then batches of those; --no-decode-once: the tutorials' DataLoader."""
     decode = DataLoader(dataset, 500, num_workers=args.workers, worker_init_fn=ignore_signals)
     images, labels = map(torch.cat, zip(*decode)) if args.decode_once or args.eval else [None] * 2
-    keep = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))
-    keep = keep[:args.subset].sort().values  # --subset: the same images for every --seed
+    keep = kept(len(dataset), args)
     drop_last = len(keep) % args.batch_size == 1  # batch norm needs 2 images in a batch
     print(f"data: {len(keep)} images of {len(dataset.classes)} class(es) from {args.dataroot}")
     if len(keep) < 2:
@@ -506,6 +506,11 @@ def training_batches(args, dataset, generator, device):
                           drop_last=drop_last, worker_init_fn=ignore_signals), images, labels
     return DeviceBatches(images[keep].to(device), labels[keep].to(device), args.batch_size,
                          drop_last, generator), images, labels
+
+
+def kept(n, args):
+    """The indices trained on: all, or --subset's random choice (the same for every --seed)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:args.subset].sort()[0]
 
 
 class DeviceBatches:
@@ -803,6 +808,42 @@ def generate(args):
             atomic_save(samples, path + ".pt")
     print(f"wrote {n} samples to {path}.png" + (" and .pt" if args.interpolate else ""))
     return 0
+
+
+# == Appendix H: is it copying? nearest.png and the copying ratio ============================
+@torch.no_grad()
+def copying(args, out, sampler, images, n_cond, size=2000, n=500):
+    """nearest.png: 8 samples, each beside its 3 nearest training images (in pixels); and the
+    copying ratio of Meehan et al. (AISTATS 2020): the median distance of n samples to their
+    nearest training image over that to their nearest unseen real image, in sets of the same
+    size. About 1: no closer to the images it trained on than to new ones; below 1: copying.
+    Unseen: the images --subset left out, else the MNIST test split (never trained on)."""
+    unseen = torch.ones(len(images) if images is not None else 0, dtype=torch.bool)
+    unseen[kept(len(unseen), args)] = False
+    held = images[unseen] if images is not None else None
+    if args.dataset != "folder" and (held is None or len(held) < 10):
+        cls = getattr(torchvision.datasets, {"mnist": "MNIST"}.get(args.dataset, "FashionMNIST"))
+        with contextlib.suppress(Exception):  # ToTensor and Normalize((0.5,), (0.5,)) in one
+            held = cls(args.dataroot, train=False).data.unsqueeze(1).float() / 127.5 - 1
+    if held is None or len(held) < 10:
+        return print("note: no copying ratio: it needs images the run did not train on (pass a "
+                     "--subset smaller than the folder)" if images is not None else
+                     "note: no copying ratio: it needs the decoded images (--decode-once)")
+    g = torch.Generator().manual_seed(2)
+    train = images[~unseen]
+    size = min(size, len(held), len(train))
+    train, held = (x[torch.randperm(len(x), generator=g)[:size]].flatten(1) for x in (train, held))
+    z = torch.randn(n, args.z_dim, generator=g).to(next(sampler.parameters()).device)
+    samples = draw(sampler, z, torch.arange(n) % n_cond if n_cond else None).flatten(1)
+    to_train = torch.cdist(samples, train)
+    ratio = to_train.min(1)[0].median() / torch.cdist(samples, held).min(1)[0].median()
+    nearest = to_train[:8].topk(3, largest=False).indices
+    grid = torch.cat([torch.cat([samples[k:k + 1], train[nearest[k]]]) for k in range(8)])
+    save_png(vutils.make_grid(grid.view(-1, 1, 28, 28), nrow=4, normalize=True,
+                              value_range=(-1, 1)), os.path.join(out, "nearest.png"))
+    print(f"copying ratio {ratio:.2f} (distance to the nearest of {size} training images over "
+          f"that to the nearest of {size} unseen ones; about 1: not copying, below 1: copying); "
+          "nearest.png: samples beside their nearest training images")
 
 
 # == Appendix G: signals, progress and --time-budget, a diverged run, how to continue =========

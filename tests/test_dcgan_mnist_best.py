@@ -1,6 +1,11 @@
 """dcgan_mnist.py keeps the generator of its best epoch by its Frechet figure (OUT/best/, kept
-across --resume, readable by --generate), and --generate --interpolate draws paths in the noise."""
+across --resume, readable by --generate), shows whether it copies (nearest.png, the copying
+ratio against images it never trained on), and --generate --interpolate draws noise paths."""
+import os
+import re
+
 import torch
+from PIL import Image
 
 import dcgan_mnist
 from helpers import in_process, make_mnist, rows, script
@@ -54,3 +59,22 @@ def test_generate_interpolate_draws_rows_between_two_noise_points(tmp_path, caps
     assert (steps.max(1).values <= ends + 1e-6).all()
     assert in_process(dcgan_mnist.main, "--interpolate", 4) == 2  # needs --generate
     assert "--interpolate" in capsys.readouterr().err
+
+
+def test_nearest_images_and_copying_ratio_against_unseen_images(tmp_path):
+    root = make_mnist(tmp_path / "data", n=100)
+    p = script("dcgan_mnist.py", "--dataroot", root, "--subset", 60, "--epochs", 1, "--no-eval",
+               "--out", tmp_path / "o")
+    ratio = re.search(r"^copying ratio ([\d.]+) \(distance to the nearest of (\d+) training",
+                      p.stdout, re.M)
+    assert ratio and 0.5 < float(ratio.group(1)) < 2, p.stdout[-1000:]  # untrained: about 1
+    assert int(ratio.group(2)) == 40  # the 40 images --subset left out, and 40 of the 60
+    with Image.open(tmp_path / "o" / "nearest.png") as image:  # 8 rows: a sample, 3 nearest
+        assert image.size == (4 * 30 + 2, 8 * 30 + 2)
+    flat = tmp_path / "flat"  # a folder trained whole has no unseen images: a note, no figure
+    os.makedirs(flat)
+    for k in range(12):
+        Image.new("L", (28, 28), 20 * k).save(flat / f"{k}.png")
+    p = script("dcgan_mnist.py", "--dataset", "folder", "--dataroot", flat, "--dry-run", "--out",
+               tmp_path / "f")
+    assert "note: no copying ratio" in p.stdout and not (tmp_path / "f" / "nearest.png").exists()
