@@ -336,17 +336,19 @@ def load_checkpoint(path, script):
 
 
 @contextlib.contextmanager
-def stop_on_ctrl_c():
+def stop_on_ctrl_c(patient=False):
     """`with stop_on_ctrl_c() as stop:` a first Ctrl-C or SIGTERM (timeout, docker, Slurm) sets
-    stop.requested, so the loop can save and exit 130; a second raises KeyboardInterrupt."""
+    stop.requested, so the loop can save and exit 130; a second raises KeyboardInterrupt (with
+    patient, for runs whose save takes seconds, it is only noted: the files come first)."""
     stop = argparse.Namespace(requested=False)
 
     def handler(signum, frame):
-        if stop.requested:
+        if stop.requested and not patient:
             raise KeyboardInterrupt
+        name, again = signal.Signals(signum).name, stop.requested
         stop.requested = True
-        print(f"\n{signal.Signals(signum).name}: saving after this step (again: quit now)",
-              file=sys.stderr, flush=True)
+        print(f"\n{name}: " + ("saving first, then exit" if again else "saving after this step")
+              + ("" if patient else " (again: quit now)"), file=sys.stderr, flush=True)
     old = {s: signal.signal(s, handler) for s in SIGNALS} \
         if threading.current_thread() is threading.main_thread() else {}
     try:

@@ -46,15 +46,17 @@ import os
 import sys
 import time
 
+STARTED = time.monotonic()  # before the heavy imports (seconds): --time-budget counts them
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
-from common import (ArgumentParser, as_flags, command_line, fail, int_range, load_checkpoint,
-                    parse, pick_device, positive_float, prepare_out, run, save_generator,
-                    seed_int, stop_on_ctrl_c, unit_interval)
+from common import (ArgumentParser, as_flags, command_line, fail, generate_out, int_range,
+                    load_checkpoint, parse, pick_device, positive_float, prepare_out, run,
+                    save_generator, seed_int, stop_on_ctrl_c, unit_interval)
 
 SCRIPT = "exponential_gan"
 # Each shape: x range of the data, y = f(x), plot limits and labels (the book's exercises).
@@ -72,6 +74,7 @@ SHAPES = {
 TUTORIAL_SETTINGS = dict(epochs=10000, batch_size=128, lr=0.0005, beta1=0.9, anneal=False,
                          scale=False, stop_on="batch-mse", keep="last", patience=1000,
                          device="auto")
+DEFAULT_LR = 0.002
 MAX = 10**6  # cap of every count: no accepted value can exhaust memory
 
 
@@ -91,44 +94,52 @@ def parse_args(argv=None):
     book.add_argument("--epochs", type=int_range(1, MAX), default=200,
                       help="most passes over the data (early stopping may end sooner)")
     book.add_argument("--batch-size", type=int_range(1, MAX), default=256, help="pairs per step")
-    book.add_argument("--lr", type=positive_float, default=0.002, help="Adam learning rate")
+    book.add_argument("--lr", type=positive_float, default=DEFAULT_LR, help="Adam learning rate")
+    book.add_argument("--beta1", type=unit_interval, default=0.5,
+                      help="Adam beta1; 0.5 damps the GAN's swings (the book: Adam's usual 0.9)")
     book.add_argument("--patience", type=int_range(1, MAX), default=100,
                       help="EarlyStop: stop after this many epochs without a better generator")
-    better = p.add_argument_group("improvements on the book (--tutorial turns them off)")
-    better.add_argument("--beta1", type=unit_interval, default=0.5,
-                        help="Adam beta1; 0.5 damps the GAN's oscillations (Adam's usual 0.9)")
+    speed = p.add_argument_group("data and speed")
+    speed.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu",
+                       help="auto: cuda, then mps, then cpu (the default is cpu: these tiny "
+                       "networks run fastest there)")
+    better = p.add_argument_group("additions")
     better.add_argument("--anneal", action=argparse.BooleanOptionalAction, default=True,
-                        help="decay the learning rate linearly to 0 over --epochs")
+                        help="lower the learning rate in a straight line to 0 over --epochs "
+                        "(the book: constant)")
     better.add_argument("--scale", action=argparse.BooleanOptionalAction, default=True,
-                        help="scale (x, y) to [-1, 1] inside D and G, with a Tanh on G's output")
+                        help="scale (x, y) to [-1, 1] inside D and G, with a Tanh on G's output "
+                        "(the book: raw units)")
     better.add_argument("--stop-on", choices=["mse-ks", "batch-mse"], default="mse-ks",
-                        help="what EarlyStop watches: RMSE/spread + KS of --eval-samples fixed "
-                        "points, or the book's MSE of the last fake batch")
+                        help="what EarlyStop watches: the spread and coverage of "
+                        "--eval-samples fixed points, or the book's MSE of the last fake batch")
     better.add_argument("--keep", choices=["best", "last"], default="best",
                         help="save the best generator EarlyStop saw, or the last (the book)")
-    speed = p.add_argument_group("speed")
-    speed.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu",
-                       help="cpu is fastest for these tiny networks; auto: cuda, mps, then cpu")
-    evaluation = p.add_argument_group("evaluation and generation")
+    evaluation = p.add_argument_group("evaluation")
     evaluation.add_argument("--eval-samples", type=int_range(1, MAX), default=4096,
                             help="generated points behind the quality figures (MSE, KS)")
     evaluation.add_argument("--plot-every", type=int_range(1, MAX), default=25,
                             help="save p{epoch}.png at epoch 1 and every N epochs")
     evaluation.add_argument("--generate", metavar="PATH",
                             help="no training: read a run's generator_weights.pt and write "
-                            "generated.png and samples.csv")
+                            "generated.png and samples.csv into a new folder beside it (or --out)")
     evaluation.add_argument("--num-samples", type=int_range(1, MAX), default=4096,
                             help="points for --generate")
     control = p.add_argument_group("run control")
-    control.add_argument("--seed", type=seed_int, default=0, help="random seed (the book's: 0)")
-    control.add_argument("--out", default=f"outputs/{SCRIPT}",
-                         help="folder for everything the run writes")
+    control.add_argument("--seed", type=seed_int, default=0,
+                         help="random seed, printed at the start (the tutorial's: 0)")
+    control.add_argument("--out", help=f"folder for everything the run writes (default: "
+                         f"outputs/{SCRIPT})")
     control.add_argument("--overwrite", action="store_true",
-                         help="replace an earlier run's files in --out")
+                         help="replace an earlier run in --out (all of its files)")
+    control.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
+                         help="end the whole run, files included, within this many seconds")
     control.add_argument("--dry-run", action="store_true",
                          help="one training step, then write every output file")
     control.add_argument("--show", action="store_true", help="also show the figures in windows")
     args, _ = parse(p, argv, TUTORIAL_SETTINGS)
+    if not args.generate:  # --generate's default is a new folder beside the weights
+        args.out = args.out or f"outputs/{SCRIPT}"
     return p, args
 
 
@@ -137,7 +148,8 @@ def idle_flags(args):
     if args.generate:  # the shape and everything else comes from the file
         return [dest for dest in vars(args)
                 if dest not in ("generate", "num_samples", "seed", "out", "overwrite", "show")]
-    return ["num_samples"] + (["epochs", "patience", "plot_every"] if args.dry_run else [])
+    return ["num_samples"] + (["epochs", "patience", "plot_every", "time_budget"]
+                              if args.dry_run else [])
 
 
 # -- 2. Data: the book's training set and DataLoader (section 3.2) -----------------------------
@@ -300,6 +312,18 @@ def save_loss_plot(path, G_losses, D_losses):
     plt.close(fig)
 
 
+def diverged(loss_G, loss_D, when, lr, metrics_file):
+    """Addition: a loss that is no longer a number stops the run (exit 2), before a NaN
+    generator is saved as a success; its metrics.csv goes, so the folder holds no finished run
+    (and an --overwrite's earlier run comes back)."""
+    for name, value in (("generator (G)", loss_G), ("discriminator (D)", loss_D)):
+        if not math.isfinite(value):
+            metrics_file.close()
+            os.remove(metrics_file.name)
+            fail(f"the {name} loss became {value} at {when}: training diverged, nothing saved; "
+                 f"pass a lower --lr than {lr:g} (the default: {DEFAULT_LR:g})")
+
+
 # -- 6. Generate: points from a saved generator, no training -----------------------------------
 def load_G(path):
     """The book's torch.jit.load, without running anything from the file: G is rebuilt as main()
@@ -325,6 +349,7 @@ def load_G(path):
 
 def generate(args):
     new_G, shape = load_G(args.generate)
+    args.out = generate_out(args.out, args.generate)  # never over an earlier file
     csv_path = os.path.join(args.out, "samples.csv")
     png_path = os.path.join(args.out, "generated.png")
     if not args.overwrite and (os.path.exists(csv_path) or os.path.exists(png_path)):
@@ -345,16 +370,25 @@ def generate(args):
 
 
 def main(argv=None):
+    started = STARTED if argv is None else time.monotonic()  # a command line: from its start
     parser, args = parse_args(argv)
     print("arguments: " + command_line(parser, args, idle=idle_flags(args)))
     if not args.show:
         plt.switch_backend("Agg")
     if args.generate:
         return generate(args)
+    # Ctrl-C/SIGTERM, in any phase: train no further, save everything, exit 130 (patient: a
+    # second signal waits for the files, which take a second or two)
+    with stop_on_ctrl_c(patient=True) as signal_stop:
+        return train(args, signal_stop, started)
+
+
+def train(args, signal_stop, started):
+    """The book's sections 3.2-3.4 with the additions; 0, or 130 after a signal."""
     device = pick_device(args.device)
     prepare_out(args.out, overwrite=args.overwrite, hold=False)  # refuse a bad --out now
     out = args.out
-    print(f"seed: {args.seed}\ndevice: {device}")
+    print(f"seed: {args.seed}\ndevice: {device}, float32")
     s = SHAPES[args.shape]
     if device.type == "cpu":
         torch.set_num_threads(1)  # tiny matrices: one thread beats the cost of waking others
@@ -369,8 +403,12 @@ def main(argv=None):
     plt.ylabel(f"values of {s['ylabel']}", fontsize=15)
     plt.title(s["title"], fontsize=20)
     out_lock = prepare_out(out, overwrite=args.overwrite)  # held until we return
+    t_figure = time.monotonic()
     fig.savefig(os.path.join(out, "train_data.png"))
     plt.show() if args.show else plt.close(fig)
+    # Addition: --time-budget ends training early enough for what follows it: the last epoch's
+    # end, the export (~1 s on a CPU) and three figures, each timed like this first one
+    deadline = started + (args.time_budget or math.inf) - 1.5 - 4 * (time.monotonic() - t_figure)
 
     # 3.2.2 The DataLoader
     batch_size = args.batch_size
@@ -429,55 +467,56 @@ def main(argv=None):
     cpu_start = time.process_time()  # CPU time: the idle wall time on a busy machine
 
     # 3.4.1 The training loop (listing 3.10)
-    with stop_on_ctrl_c() as signal_stop:
-        for epoch in range(epochs):
-            gloss = 0
-            dloss = 0
-            D_x = D_G_z = 0  # Addition: D's mean outputs, for metrics.csv
-            t0 = time.perf_counter()
-            for n, real_samples in enumerate(train_loader):
-                loss_D, d_x = train_D_on_real(real_samples, D, loss_fn, optimD, device)
-                dloss += loss_D
-                loss_D, d_gz = train_D_on_fake(len(real_samples), D, G, loss_fn, optimD, device)
-                dloss += loss_D
-                loss_G, fake_samples = train_G(len(real_samples), D, G, loss_fn, optimG, device)
-                gloss += loss_G
-                D_x, D_G_z, iteration = D_x + d_x, D_G_z + d_gz, iteration + 1
-                if args.dry_run or signal_stop.requested:
-                    break
-            for scheduler in schedulers:
-                scheduler.step()
-            mse, ks = quality(G, fixed_noise, args.shape)  # Addition: on the fixed batch
-            now, steps = time.perf_counter(), n + 1
-            left = datetime.timedelta(seconds=round((now - t_start) / (epoch + 1)
-                                                    * (epochs - epoch - 1)))
-            if test_epoch(epoch, gloss, dloss, n, fake_samples, train_data, args.shape, out,
-                          args.plot_every, f", MSE {mse:.3f}, KS {ks:.3f} | "
-                          f"{steps / (now - t0):.0f} steps/s, ETA {left} (at most)",
-                          force=args.dry_run or now - t_print > 10):
-                t_print = now
-            gdif = performance(fake_samples, args.shape) if args.stop_on == "batch-mse" \
-                else math.sqrt(mse) / y_std + ks  # Addition: --stop-on
-            gdif = gdif if math.isfinite(gdif) else float("inf")
-            stop = stopper.stop(gdif)
-            # Additions: keep the best G, record the epoch
-            if stopper.improved or best_state is None:
-                best_state = {k: v.clone() for k, v in G.state_dict().items()}
-                best = dict(epoch=epoch + 1, mse=mse, ks=ks)
-            G_losses.append(gloss.item() / steps)
-            D_losses.append(dloss.item() / steps)
-            metrics.writerow(dict(epoch=epoch + 1, iteration=iteration, loss_D=D_losses[-1],
-                                  loss_G=G_losses[-1], D_x=D_x.item() / steps,
-                                  D_G_z=D_G_z.item() / steps, steps_per_sec=steps / (now - t0),
-                                  mse=mse, ks=ks, best_epoch=best["epoch"]))
-            if stop:
-                print(f"early stop at epoch {epoch + 1}: no better generator for "
-                      f"{args.patience} epochs")
+    for epoch in range(epochs):
+        gloss = 0
+        dloss = 0
+        D_x = D_G_z = 0  # Addition: D's mean outputs, for metrics.csv
+        t0 = time.perf_counter()
+        for n, real_samples in enumerate(train_loader):
+            loss_D, d_x = train_D_on_real(real_samples, D, loss_fn, optimD, device)
+            dloss += loss_D
+            loss_D, d_gz = train_D_on_fake(len(real_samples), D, G, loss_fn, optimD, device)
+            dloss += loss_D
+            loss_G, fake_samples = train_G(len(real_samples), D, G, loss_fn, optimG, device)
+            gloss += loss_G
+            D_x, D_G_z, iteration = D_x + d_x, D_G_z + d_gz, iteration + 1
+            if args.dry_run or signal_stop.requested or time.monotonic() > deadline:
                 break
-            if signal_stop.requested:
-                break
+        for scheduler in schedulers:
+            scheduler.step()
+        mse, ks = quality(G, fixed_noise, args.shape)  # Addition: on the fixed batch
+        now, steps = time.perf_counter(), n + 1
+        left = datetime.timedelta(seconds=round(max(0, min(
+            (now - t_start) / (epoch + 1) * (epochs - epoch - 1), deadline - time.monotonic()))))
+        if test_epoch(epoch, gloss, dloss, n, fake_samples, train_data, args.shape, out,
+                      args.plot_every, f", MSE {mse:.3f}, KS {ks:.3f} | "
+                      f"{steps / (now - t0):.0f} steps/s, ETA {left} (at most)",
+                      force=args.dry_run or now - t_print > 10):
+            t_print = now
+        gdif = performance(fake_samples, args.shape) if args.stop_on == "batch-mse" \
+            else math.sqrt(mse) / y_std + ks  # Addition: --stop-on
+        gdif = gdif if math.isfinite(gdif) else float("inf")
+        stop = stopper.stop(gdif)
+        # Additions: keep the best G, record the epoch
+        if stopper.improved or best_state is None:
+            best_state = {k: v.clone() for k, v in G.state_dict().items()}
+            best = dict(epoch=epoch + 1, mse=mse, ks=ks)
+        G_losses.append(gloss.item() / steps)
+        D_losses.append(dloss.item() / steps)
+        metrics.writerow(dict(epoch=epoch + 1, iteration=iteration, loss_D=D_losses[-1],
+                              loss_G=G_losses[-1], D_x=D_x.item() / steps,
+                              D_G_z=D_G_z.item() / steps, steps_per_sec=steps / (now - t0),
+                              mse=mse, ks=ks, best_epoch=best["epoch"]))
+        diverged(G_losses[-1], D_losses[-1], f"epoch {epoch + 1}", args.lr, metrics_file)
+        if stop:
+            print(f"early stop at epoch {epoch + 1}: no better generator for "
+                  f"{args.patience} epochs")
+            break
+        if signal_stop.requested or time.monotonic() > deadline:
+            break
     metrics_file.close()
     train_s = time.perf_counter() - t_start
+    budget_spent = not stop and time.monotonic() > deadline
 
     # 3.4.2 Save the generator: torch.export replaces the deprecated torch.jit.script
     if args.keep == "best":
@@ -504,6 +543,9 @@ def main(argv=None):
     if signal_stop.requested:
         print("interrupted: the generator trained so far is saved", file=sys.stderr)
         return 130
+    if budget_spent:
+        print(f"--time-budget {args.time_budget:g} s spent: stopped after epoch {len(G_losses)} "
+              f"of {epochs} ({time.monotonic() - started:.1f} s in all)")
     print(f"final quality of the saved generator on {args.eval_samples} new samples: "
           f"MSE {mse:.4f}, KS {ks:.4f}")
     return 0

@@ -47,21 +47,24 @@ import os
 import sys
 import time
 
+STARTED = time.monotonic()  # before the heavy imports (seconds): --time-budget counts them
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import (ArgumentParser, as_flags, command_line, fail, int_range, load_checkpoint,
-                    parse, pick_device, positive_float, prepare_out, run, save_generator,
-                    seed_int, stop_on_ctrl_c)
+from common import (ArgumentParser, as_flags, command_line, fail, generate_out, int_range,
+                    load_checkpoint, parse, pick_device, positive_float, prepare_out, run,
+                    save_generator, seed_int, stop_on_ctrl_c)
 
 SCRIPT = "sequence_gan"
 # The book's own settings (section 3.5), what --tutorial switches to.
 TUTORIAL_SETTINGS = dict(iterations=10000, batch_size=10, lr=0.0005, anneal=False,
                          output="relu", feature_matching=0.0, stop_on="distance", keep="last",
                          patience=800, device="auto")
+DEFAULT_LR = 0.005
 MAX = 10**6  # cap of the counts: no accepted value can exhaust memory
 
 
@@ -90,49 +93,56 @@ def parse_args(argv=None):
                       help="most training iterations, one batch each (early stopping may end "
                       "sooner)")
     book.add_argument("--batch-size", type=int_range(1, 10**4), default=256,
-                      help="numbers per batch; 256 tell D how often each value comes up")
-    book.add_argument("--lr", type=positive_float, default=0.005, help="Adam learning rate")
+                      help="numbers per batch; 256 tell D how often each value comes up "
+                      "(the book: 10)")
+    book.add_argument("--lr", type=positive_float, default=DEFAULT_LR, help="Adam learning rate")
     book.add_argument("--patience", type=int_range(1, MAX), default=800,
                       help="EarlyStop: stop after this many iterations without improvement")
-    better = p.add_argument_group("improvements on the book (--tutorial turns them off)")
+    speed = p.add_argument_group("data and speed")
+    speed.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu",
+                       help="auto: cuda, then mps, then cpu (the default is cpu: a 100x100 "
+                       "layer runs fastest there)")
+    better = p.add_argument_group("additions")
     better.add_argument("--anneal", action=argparse.BooleanOptionalAction, default=True,
-                        help="decay the learning rate linearly to 0 over --iterations")
+                        help="lower the learning rate in a straight line to 0 over --iterations "
+                        "(the book: constant)")
     better.add_argument("--output", choices=["softmax", "relu"], default="softmax",
                         help="G's output layer: softmax (scores that sum to 1, like a one-hot) "
                         "or the book's ReLU")
     better.add_argument("--feature-matching", type=weight, default=100.0,
                         help="weight of (batch histogram of fakes - of reals)^2 in G's loss, "
-                        "against mode collapse (0: none)")
+                        "against G drawing only a few values (0: none, as the book)")
     better.add_argument("--stop-on", choices=["quality", "distance"], default="quality",
                         help="what EarlyStop watches: validity, coverage and balance every "
                         "--eval-every iterations, or the book's distance() of the last batch")
     better.add_argument("--keep", choices=["best", "last"], default="last",
-                        help="save the last generator (with the annealed lr the most "
+                        help="save the last generator (with the lowered learning rate the most "
                         "balanced), or the best EarlyStop saw")
-    speed = p.add_argument_group("speed")
-    speed.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu",
-                       help="cpu is fastest for a 100x100 layer; auto: cuda, mps, then cpu")
-    evaluation = p.add_argument_group("evaluation and generation")
+    evaluation = p.add_argument_group("evaluation")
     evaluation.add_argument("--eval-every", type=int_range(1, MAX), default=25,
                             help="measure validity, coverage and balance every N iterations")
     evaluation.add_argument("--eval-samples", type=int_range(1, 10**5), default=10000,
                             help="generated numbers behind the quality figures")
     evaluation.add_argument("--generate", metavar="PATH",
                             help="no training: read a run's generator_weights.pt and write "
-                            "samples.csv and generated.png")
+                            "samples.csv and generated.png into a new folder beside it (or --out)")
     evaluation.add_argument("--num-samples", type=int_range(1, MAX), default=10000,
                             help="numbers for --generate")
     control = p.add_argument_group("run control")
     control.add_argument("--seed", type=seed_int, default=0,
-                         help="random seed (the book sets none here)")
-    control.add_argument("--out", default=f"outputs/{SCRIPT}",
-                         help="folder for everything the run writes")
+                         help="random seed, printed at the start (the tutorial's: none)")
+    control.add_argument("--out", help=f"folder for everything the run writes (default: "
+                         f"outputs/{SCRIPT})")
     control.add_argument("--overwrite", action="store_true",
-                         help="replace an earlier run's files in --out")
+                         help="replace an earlier run in --out (all of its files)")
+    control.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
+                         help="end the whole run, files included, within this many seconds")
     control.add_argument("--dry-run", action="store_true",
                          help="one training iteration, then write every output file")
     control.add_argument("--show", action="store_true", help="also show the figures in windows")
     args, _ = parse(p, argv, TUTORIAL_SETTINGS)
+    if not args.generate:  # --generate's default is a new folder beside the weights
+        args.out = args.out or f"outputs/{SCRIPT}"
     return p, args
 
 
@@ -141,7 +151,8 @@ def idle_flags(args):
     if args.generate:  # the multiple and everything else comes from the file
         return [dest for dest in vars(args)
                 if dest not in ("generate", "num_samples", "seed", "out", "overwrite", "show")]
-    return ["num_samples"] + (["iterations", "patience", "eval_every"] if args.dry_run else [])
+    return ["num_samples"] + (["iterations", "patience", "eval_every", "time_budget"]
+                              if args.dry_run else [])
 
 
 # -- 2. Data: one-hot variables and batches of multiples (3.5.1, 3.5.2) ------------------------
@@ -298,6 +309,18 @@ def train_D_G(D, G, loss_fn, optimD, optimG, batch_size=10, multiple=5, feature_
     return generated_data.detach(), (loss_D1 + loss_D2).item(), loss_G.item(), d_x, d_gz
 
 
+def diverged(loss_G, loss_D, when, lr, metrics_file):
+    """Addition: a loss that is no longer a number stops the run (exit 2), before a NaN
+    generator is saved as a success; its metrics.csv goes, so the folder holds no finished run
+    (and an --overwrite's earlier run comes back)."""
+    for name, value in (("generator (G)", loss_G), ("discriminator (D)", loss_D)):
+        if not math.isfinite(value):
+            metrics_file.close()
+            os.remove(metrics_file.name)
+            fail(f"the {name} loss became {value} at {when}: training diverged, nothing saved; "
+                 f"pass a lower --lr than {lr:g} (the default: {DEFAULT_LR:g})")
+
+
 # -- 6. Generate: numbers from a saved generator, no training ----------------------------------
 def load_G(path):
     """The book's torch.jit.load, without running anything from the file: G is rebuilt as main()
@@ -330,6 +353,7 @@ def sample_numbers(new_G, n, device="cpu", chunk=10000):
 
 def generate(args):
     new_G, multiple = load_G(args.generate)
+    args.out = generate_out(args.out, args.generate)  # never over an earlier file
     csv_path = os.path.join(args.out, "samples.csv")
     png_path = os.path.join(args.out, "generated.png")
     if not args.overwrite and (os.path.exists(csv_path) or os.path.exists(png_path)):
@@ -348,16 +372,25 @@ def generate(args):
 
 
 def main(argv=None):
+    started = STARTED if argv is None else time.monotonic()  # a command line: from its start
     parser, args = parse_args(argv)
     print("arguments: " + command_line(parser, args, idle=idle_flags(args)))
     if not args.show:
         plt.switch_backend("Agg")
     if args.generate:
         return generate(args)
+    # Ctrl-C/SIGTERM, in any phase: train no further, save everything, exit 130 (patient: a
+    # second signal waits for the files, which take a second or two)
+    with stop_on_ctrl_c(patient=True) as signal_stop:
+        return train(args, signal_stop, started)
+
+
+def train(args, signal_stop, started):
+    """The book's section 3.5 with the additions; 0, or 130 after a signal."""
     device = pick_device(args.device)
     prepare_out(args.out, overwrite=args.overwrite, hold=False)  # refuse a bad --out now
     out = args.out
-    print(f"seed: {args.seed}\ndevice: {device}")
+    print(f"seed: {args.seed}\ndevice: {device}, float32")
     torch.manual_seed(args.seed)  # Addition: the book seeds only its first project
     if device.type == "cpu":
         torch.set_num_threads(1)  # tiny matrices: one thread beats the cost of waking others
@@ -391,6 +424,9 @@ def main(argv=None):
     fixed_noise = torch.randn((args.eval_samples, 100), device=device)
     best_state, best, G_losses, D_losses = None, None, [], []
     out_lock = prepare_out(out, overwrite=args.overwrite)  # held until we return
+    # Addition: --time-budget ends training early enough for the export (~1 s on a CPU) and the
+    # two figures (~0.5 s each)
+    deadline = started + (args.time_budget or math.inf) - 2.5
     metrics_file = open(os.path.join(out, "metrics.csv"), "w", newline="", buffering=1)
     metrics = csv.DictWriter(metrics_file, ["iteration", "loss_D", "loss_G", "D_x", "D_G_z",
                              "steps_per_sec", "distance", "validity", "coverage", "values",
@@ -402,47 +438,48 @@ def main(argv=None):
     t_start = t_log = time.perf_counter()
     status = ""
     cpu_start = time.process_time()  # CPU time: the idle wall time on a busy machine
-    with stop_on_ctrl_c() as signal_stop:
-        for i in range(iterations):
-            generated_data, dloss, gloss, d_x, d_gz = train_D_G(
-                D, G, loss_fn, optimD, optimG, args.batch_size, args.multiple,
-                args.feature_matching, device)
-            dis = distance(generated_data, args.multiple)
-            stop = args.stop_on == "distance" and stopper.stop(dis)  # the book's rule
-            # Additions: lr schedule, losses, quality every --eval-every iterations
-            for scheduler in schedulers:
-                scheduler.step()
-            D_losses.append(dloss)
-            G_losses.append(gloss)
-            last = i == iterations - 1 or stop or signal_stop.requested
-            if i % args.eval_every == 0 or last:
-                with torch.no_grad():
-                    q = quality(data_to_num(G(fixed_noise)), args.multiple)
-                # gdif: distance() is 0 for any valid G, collapsed or not; this ranks validity
-                # first, then coverage, then balance.
-                gdif = 10 * (1 - q["validity"]) + (1 - q["coverage"] / q["values"]) + \
-                    math.log(min(q["balance"], 1e6))
-                stop = stop or (args.stop_on == "quality" and stopper.stop(gdif))
-                if best_state is None or (args.stop_on == "quality" and stopper.improved):
-                    best_state = {k: v.clone() for k, v in G.state_dict().items()}
-                    best = dict(iteration=i + 1, **q)
-                now = time.perf_counter()
-                steps_per_sec = (args.eval_every if i else 1) / max(now - t_log, 1e-9)
-                t_log = now
-                metrics.writerow(dict(iteration=i + 1, loss_D=dloss, loss_G=gloss, D_x=d_x,
-                                      D_G_z=d_gz, steps_per_sec=steps_per_sec, distance=dis, **q))
-                left = datetime.timedelta(seconds=round((now - t_start) / (i + 1)
-                                                        * (iterations - i - 1)))
-                status = f"{describe(q)} | {steps_per_sec:.0f} steps/s, ETA {left}"
-            if i % 50 == 0 or last:  # the book prints a generated sequence every 50 iterations
-                print(f"{data_to_num(generated_data[:10]).tolist()}  iteration {i + 1}: {status}",
-                      flush=True)
-            if stop:
-                print(f"early stop at iteration {i + 1}: no improvement for {args.patience} "
-                      f"iterations")
-                break
-            if signal_stop.requested:
-                break
+    for i in range(iterations):
+        generated_data, dloss, gloss, d_x, d_gz = train_D_G(
+            D, G, loss_fn, optimD, optimG, args.batch_size, args.multiple,
+            args.feature_matching, device)
+        diverged(gloss, dloss, f"iteration {i + 1}", args.lr, metrics_file)  # Addition
+        dis = distance(generated_data, args.multiple)
+        stop = args.stop_on == "distance" and stopper.stop(dis)  # the book's rule
+        # Additions: lr schedule, losses, quality every --eval-every iterations
+        for scheduler in schedulers:
+            scheduler.step()
+        D_losses.append(dloss)
+        G_losses.append(gloss)
+        budget_spent = time.monotonic() > deadline
+        last = i == iterations - 1 or stop or signal_stop.requested or budget_spent
+        if i % args.eval_every == 0 or last:
+            with torch.no_grad():
+                q = quality(data_to_num(G(fixed_noise)), args.multiple)
+            # gdif: distance() is 0 for any valid G, collapsed or not; this ranks validity
+            # first, then coverage, then balance.
+            gdif = 10 * (1 - q["validity"]) + (1 - q["coverage"] / q["values"]) + \
+                math.log(min(q["balance"], 1e6))
+            stop = stop or (args.stop_on == "quality" and stopper.stop(gdif))
+            if best_state is None or (args.stop_on == "quality" and stopper.improved):
+                best_state = {k: v.clone() for k, v in G.state_dict().items()}
+                best = dict(iteration=i + 1, **q)
+            now = time.perf_counter()
+            steps_per_sec = (args.eval_every if i else 1) / max(now - t_log, 1e-9)
+            t_log = now
+            metrics.writerow(dict(iteration=i + 1, loss_D=dloss, loss_G=gloss, D_x=d_x,
+                                  D_G_z=d_gz, steps_per_sec=steps_per_sec, distance=dis, **q))
+            left = datetime.timedelta(seconds=round(max(0, min(
+                (now - t_start) / (i + 1) * (iterations - i - 1), deadline - time.monotonic()))))
+            status = f"{describe(q)} | {steps_per_sec:.0f} steps/s, ETA {left}"
+        if i % 50 == 0 or last:  # the book prints a generated sequence every 50 iterations
+            print(f"{data_to_num(generated_data[:10]).tolist()}  iteration {i + 1}: {status}",
+                  flush=True)
+        if stop:
+            print(f"early stop at iteration {i + 1}: no improvement for {args.patience} "
+                  f"iterations")
+            break
+        if signal_stop.requested or budget_spent:
+            break
     metrics_file.close()
     train_s = time.perf_counter() - t_start
 
@@ -471,6 +508,9 @@ def main(argv=None):
     if signal_stop.requested:
         print("interrupted: the generator trained so far is saved", file=sys.stderr)
         return 130
+    if budget_spent and not stop:
+        print(f"--time-budget {args.time_budget:g} s spent: stopped after iteration "
+              f"{len(G_losses)} of {iterations} ({time.monotonic() - started:.1f} s in all)")
     print(f"final quality of the saved generator on {args.eval_samples} new numbers: "
           f"{describe(quality(nums, args.multiple))}")
     return 0
