@@ -36,7 +36,7 @@ def run(main, argv=None):
     try:
         return main(argv) or 0
     except UserError as e:
-        message = str(e)
+        message = " ".join(str(e).split())  # one line, whatever text it quotes
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -68,21 +68,21 @@ def parse_args(argv=None):
     p = ArgumentParser(prog=os.path.basename(__file__),
                        description="Generate images with the pretrained Progressive GAN "
                        "(PGGAN) of facebookresearch/pytorch_GAN_zoo from PyTorch Hub.")
-    recipe = p.add_argument_group("the recipe's inputs")
+    recipe = p.add_argument_group("the tutorial's inputs")
     recipe.add_argument("--model-name", choices=list(CHECKPOINTS), default="celebAHQ-512",
                         help="pretrained model: celebAHQ-512/256 faces (512/256 px), DTD "
                         "textures (128 px), celeba faces (128 px)")
     recipe.add_argument("--num-images", type=int_range(1, 10000), default=5,
                         help="images to generate")
-    speed = p.add_argument_group("speed")
+    speed = p.add_argument_group("data and speed")
     speed.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                       help="auto: CUDA if available, else CPU (the hub model knows no other)")
+                       help="auto: cuda, then cpu (the hub model knows no mps)")
     speed.add_argument("--batch-size", type=int_range(1, 256), default=16,
                        help="images per model.test() call")
     speed.add_argument("--half", nargs="?", const="bf16", choices=["bf16", "fp16"],
                        help="generate under autocast in bfloat16 (bare --half) or float16; "
                        "faster on CUDA")
-    extras = p.add_argument_group("extras")
+    extras = p.add_argument_group("additions")
     extras.add_argument("--avg-generator", action="store_true",
                         help="use the moving-average generator (model.test(getAvG=True)), "
                         "which the repository advises; the recipe uses the plain one")
@@ -101,7 +101,9 @@ def parse_args(argv=None):
                         help="a local .pth of the repository, read without running code; "
                         "default: the hub's download for --model-name")
     control = p.add_argument_group("run control")
-    control.add_argument("--seed", type=seed_int, default=0, help="seed of the noise")
+    control.add_argument("--seed", type=seed_int, default=0,
+                         help="random seed of the noise, printed at the start (the recipe's: "
+                         "none, a new picture each run)")
     control.add_argument("--out", default="outputs/pggan_hub", help="folder for the images")
     control.add_argument("--overwrite", action="store_true",
                          help="replace the images of an earlier run in --out")
@@ -203,13 +205,16 @@ def read_weights(path):
              f"must hold only tensors and the repository's config")
 
 
-def load_weights(model, path):
+def load_weights(model, path, model_name):
     """--weights: load a local checkpoint into the model the hub built."""
     state = read_weights(path)
     try:
         model.load_state_dict(state)
     except Exception as e:  # any misfit of a user's file is a user error
-        fail(f"--weights {path} does not fit the hub's PGAN ({type(e).__name__}: {e})")
+        text = " ".join(str(e).split())  # load_state_dict's text has a line per problem
+        fail(f"--weights {path} does not fit the hub's PGAN ({type(e).__name__}: "
+             f"{text[:300]}{'...' if len(text) > 300 else ''}); pass a .pth of --model-name "
+             f"{model_name} ({CHECKPOINTS[model_name]})")
 
 
 # -- 3. Results: per-image files and the latent walk -------------------------------------------
@@ -271,7 +276,7 @@ def main(argv=None):
                                pretrained=args.weights is None,
                                useGPU=use_gpu, **hub_source(args))
         if args.weights:  # Addition: the weights from a local file
-            load_weights(model, args.weights)
+            load_weights(model, args.weights, args.model_name)
     width, height = model.getSize()
     print(f"loaded PGAN {args.model_name} in {time.perf_counter() - t0:.1f} s: "
           f"{width}x{height} images")

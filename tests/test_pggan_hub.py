@@ -102,7 +102,7 @@ def test_seed_batch_size_and_precision(tmp_path, hub):
     assert np.abs(images("e", "--seed", 7, "--avg-generator") - a).mean() > 0.5  # avgG
 
 
-def test_local_weights_are_read_without_running_code(tmp_path, hub):
+def test_local_weights_are_read_without_running_code(tmp_path, hub, capsys):
     repo, env = hub
     weights = save_fake_pgan(repo, tmp_path / "my_dtd.pth", size=8, seed=1)
     out = tmp_path / "out"
@@ -117,6 +117,7 @@ def test_local_weights_are_read_without_running_code(tmp_path, hub):
     # a .pth whose pickle would run code is refused, and the code does not run
     torch.save({"config": Payload(str(tmp_path / "ran")), "netG": {}}, tmp_path / "evil.pth")
     assert main("--repo", repo, "--weights", tmp_path / "evil.pth", "--out", tmp_path / "o2") == 2
+    one_error(capsys, f"--weights {tmp_path / 'evil.pth'} is not a pytorch_GAN_zoo checkpoint")
     assert not (tmp_path / "ran").exists() and not (tmp_path / "o2").exists()
 
 
@@ -130,7 +131,7 @@ class Payload:
         return (os.system, (f"touch {self.path}",))
 
 
-def test_adam_workaround_is_needed_and_put_back(tmp_path, hub):
+def test_adam_workaround_is_needed_and_put_back(tmp_path, hub, capsys):
     repo, _ = hub
     original = torch.optim.Adam
     sys.path.insert(0, repo)
@@ -145,6 +146,7 @@ def test_adam_workaround_is_needed_and_put_back(tmp_path, hub):
     with open(os.path.join(repo, "hubconf.py"), "a") as f:  # an entry point that raises
         f.write("\ndef PGAN(*args, **kwargs):\n    raise ValueError('broken entry point')\n")
     assert main("--repo", repo, "--out", tmp_path / "b") == 2
+    one_error(capsys, f"the hub code in {repo} failed", "ValueError: broken entry point")
     assert torch.optim.Adam is original and not (tmp_path / "b").exists()
 
 
@@ -155,9 +157,10 @@ def test_earlier_images_are_never_replaced_unless_asked(tmp_path, hub, capsys):
     grid = (out / "pggan_celebAHQ-512.png").read_bytes()
     capsys.readouterr()
     assert main("--repo", repo, "--out", out, "--seed", 2) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    one_error(capsys, f"--out {out} holds images of an earlier run", "--overwrite")
     assert (out / "pggan_celebAHQ-512.png").read_bytes() == grid
     assert main("--repo", repo, "--out", out, "--model-name", "celebAHQ-256") == 2  # not cached
+    one_error(capsys, "cannot download", "celebaHQ_s6_i80000-6196db68.pth", "--weights")
     assert main("--repo", repo, "--out", out, "--seed", 2, "--overwrite") == 0
     assert (out / "pggan_celebAHQ-512.png").read_bytes() != grid
 
@@ -178,9 +181,12 @@ def test_sigterm_writes_the_grid_so_far_and_exits_130(tmp_path, hub):
 
 # -- faults: one `error:` line each ------------------------------------------------------------
 def one_error(capsys, *words):
+    """Exactly one `error:` line, the last thing on stderr (nothing of its text on lines after
+    it), naming `words`."""
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in err, err
+    assert err.rstrip().splitlines()[-1] == lines[0], err
     for word in words:
         assert word in lines[0], (word, lines[0])
     return lines[0]
@@ -233,7 +239,13 @@ def test_broken_repository_and_files_are_one_error_line(tmp_path, hub, monkeypat
     one_error(capsys, f"--weights {garbage} is not a pytorch_GAN_zoo checkpoint")
     assert main("--repo", repo, "--weights", misfit, "--out", tmp_path / "o5") == 2
     one_error(capsys, "does not fit the hub's PGAN (KeyError")
-    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 6))
+    other = tmp_path / "other.pth"  # a checkpoint of another network: a line per wrong key
+    torch.save({"config": {}, "netG": {"a.weight": torch.zeros(2), "b.weight": torch.zeros(2)}},
+               other)
+    assert main("--repo", repo, "--weights", other, "--out", tmp_path / "o6") == 2
+    one_error(capsys, "does not fit the hub's PGAN (RuntimeError", "Unexpected key(s)",
+              "pass a .pth of --model-name celebAHQ-512")
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))
 
 
 @pytest.mark.parametrize("flags, message", [
