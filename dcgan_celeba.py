@@ -369,7 +369,7 @@ def results(args, img_list, G_losses, D_losses, real_batch, G_ema, fixed_noise, 
     """The tutorial's three results, as files; additions: the generator, FID, how to go on."""
     if args.rank:  # torchrun: rank 0 writes, the others wait for it (torchrun ends them all)
         return control.summary(iters)
-    t0, sampleG = time.perf_counter(), sampling_copy(G_ema, args)  # Addition: sampling_copy
+    sampleG = sampling_copy(G_ema, args)  # Addition: see sampling_copy
     G_losses, D_losses = numbers(G_losses), numbers(D_losses)
     # Loss versus training iteration
     plt.figure(figsize=(10, 5))
@@ -410,7 +410,6 @@ def results(args, img_list, G_losses, D_losses, real_batch, G_ema, fixed_noise, 
     save_generator(sampleG.cpu().to(memory_format=torch.contiguous_format),
                    (fixed_noise[:2].cpu(),), args.out, SCRIPT,
                    {k: args.saved[k] for k in GENERATOR_SETTINGS})
-    control.finished(time.perf_counter() - t0)
     if args.fid and control.stopped != "interrupted":
         fid_report(sampleG, dataloader.dataset, args, control.epoch, iters)
     return control.summary(iters)
@@ -560,7 +559,7 @@ class Control:
         self.args, self.ctrl_c, self.loader, self.G_ema = args, ctrl_c, dataloader, parts["G_ema"]
         self.parts = {k: v for k, v in parts.items() if k != "G_ema" or v is not parts["netG"]}
         self.img_list, self.G_losses, self.D_losses = img_list, G_losses, D_losses
-        self.stopped, self.why, self.epoch, self.warned = None, None, 0, set()
+        self.stopped, self.why, self.epoch, self.warned, self.first = None, None, 0, set(), True
         self.reserve = 2.0 + (args.fid or 0) * (0.002 if args.device.type == "cuda" else 0.05)
         self.end = args.started + (args.time_budget or math.inf)
 
@@ -572,7 +571,8 @@ class Control:
         self.writer = csv.DictWriter(self.metrics, METRICS)
         if not ckpt:
             self.writer.writeheader()
-            self.last = (time.perf_counter(), 0)
+            self.last = (time.perf_counter(), 0)  # the next line's images/s: from here
+            self.step_started = self.last[0]
             return 0, 0
         if ckpt.get("world", 1) != args.world:
             fail(f"{path} was trained by {ckpt.get('world', 1)} process(es), this is "
@@ -594,6 +594,7 @@ class Control:
         print(f"resumed {path}: epoch {ckpt['epoch']}, batch {ckpt['batch']}, iter "
               f"{ckpt['iters']}")
         self.last = (time.perf_counter(), ckpt["iters"])  # the next line's images/s: from here
+        self.step_started = self.last[0]
         return ckpt["iters"], ckpt["epoch"]
 
     def last_G_loss(self):
@@ -642,8 +643,8 @@ class Control:
         args = self.args
         if args.dry_run:
             return "dry run"
-        left = getattr(self, "step_time", 0.0) + self.reserve + 0.3 * len(self.img_list)
-        flags = [self.ctrl_c.requested, time.monotonic() + left > self.end]  # 0.3: gif frames
+        left = getattr(self, "step_time", 0.0) + self.reserve + 0.2 * len(self.img_list)
+        flags = [self.ctrl_c.requested, time.monotonic() + left > self.end]  # 0.2: a gif frame
         if args.ddp:
             if i % args.log_every:
                 return None
@@ -657,8 +658,9 @@ class Control:
         """After each iteration: a checkpoint on a stop, at an epoch's end, every
         --checkpoint-every; True to leave the loop."""
         now = time.perf_counter()
-        self.step_time = now - getattr(self, "step_started", now)
-        self.step_started = now
+        self.step_time, self.step_started = now - self.step_started, now
+        if self.first:  # the first iteration (its warm-up, the first grid): the files at the
+            self.first, self.reserve = False, self.reserve + 2 * self.step_time  # end, as long
         why, end = self.why, i + 1 == len(self.loader)
         self.epoch = epoch
         every = self.args.checkpoint_every and iters % self.args.checkpoint_every == 0
@@ -683,9 +685,6 @@ class Control:
                          "img_list": [(g * 255).round().byte() for g in self.img_list]},
                         os.path.join(args.out, "checkpoint.pt"))
         self.reserve = max(self.reserve, 2.0 + 2 * (time.perf_counter() - t0))
-
-    def finished(self, seconds):
-        self.reserve = max(self.reserve, seconds)
 
     def summary(self, iters):
         """The last lines: what stopped the run, where the files are, how to go on."""
@@ -740,8 +739,9 @@ class FolderOfImages(dset.ImageFolder):
                  f"img_align_celeba.zip there first), or a folder of images")
 
     def find_classes(self, directory):
-        classes = sorted(e.name for e in os.scandir(directory)
-                         if e.is_dir() and not e.name.startswith("."))
+        here = os.path.realpath(directory)  # a link to it, or above it, would loop
+        classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not
+                         e.name.startswith(".") and not here.startswith(os.path.realpath(e)))
         if not any(f.lower().endswith(dset.folder.IMG_EXTENSIONS) for c in classes
                    for _, _, files in os.walk(os.path.join(directory, c)) for f in files):
             classes = ["."]  # a flat folder of images: one class, the folder itself
