@@ -39,6 +39,7 @@ What differs from the book, and why:
 Copy this file together with common.py.
 """
 import argparse
+import contextlib
 import csv
 import datetime
 import math
@@ -355,18 +356,18 @@ def generate(args):
     if not args.overwrite and (os.path.exists(csv_path) or os.path.exists(png_path)):
         fail(f"--out {args.out} holds an earlier generated.png/samples.csv; pass a new --out, "
              f"or --overwrite to replace them")
-    out_lock = prepare_out(args.out, new_run=False)  # held until we return
-    torch.manual_seed(args.seed)
-    with torch.no_grad():
-        new_data = new_G(torch.randn((args.num_samples, 2))).double()
-    np.savetxt(csv_path, new_data.numpy(), delimiter=",", header="x,y", comments="", fmt="%.6f")
-    s = SHAPES[shape]
-    plot_points(png_path, new_data.numpy(), make_train_data(shape, 2048), shape,
-                f"{args.num_samples} points from {os.path.basename(args.generate)}")
-    print(f"wrote {csv_path} and {png_path}")
-    print(f"quality against --shape {shape}: MSE {performance(new_data, shape):.4f}, "
-          f"KS {ks_uniform(new_data[:, 0], s['low'], s['high']):.4f}")
-    return 0
+    with prepare_out(args.out, new_run=False):  # holds --out while it writes
+        torch.manual_seed(args.seed)
+        with torch.no_grad():
+            new_data = new_G(torch.randn((args.num_samples, 2))).double()
+        np.savetxt(csv_path, new_data.numpy(), delimiter=",", header="x,y", comments="", fmt="%.6f")
+        s = SHAPES[shape]
+        plot_points(png_path, new_data.numpy(), make_train_data(shape, 2048), shape,
+                    f"{args.num_samples} points from {os.path.basename(args.generate)}")
+        print(f"wrote {csv_path} and {png_path}")
+        print(f"quality against --shape {shape}: MSE {performance(new_data, shape):.4f}, "
+              f"KS {ks_uniform(new_data[:, 0], s['low'], s['high']):.4f}")
+        return 0
 
 
 def main(argv=None):
@@ -379,11 +380,11 @@ def main(argv=None):
         return generate(args)
     # Ctrl-C/SIGTERM, in any phase: train no further, save everything, exit 130 (patient: a
     # second signal waits for the files, which take a second or two)
-    with stop_on_ctrl_c(patient=True) as signal_stop:
-        return train(args, signal_stop, started)
+    with stop_on_ctrl_c(patient=True) as signal_stop, contextlib.ExitStack() as held:
+        return train(args, signal_stop, started, held)
 
 
-def train(args, signal_stop, started):
+def train(args, signal_stop, started, held):
     """The book's sections 3.2-3.4 with the additions; 0, or 130 after a signal."""
     device = pick_device(args.device)
     prepare_out(args.out, overwrite=args.overwrite, hold=False)  # refuse a bad --out now
@@ -402,7 +403,7 @@ def train(args, signal_stop, started):
     plt.xlabel("values of x", fontsize=15)
     plt.ylabel(f"values of {s['ylabel']}", fontsize=15)
     plt.title(s["title"], fontsize=20)
-    out_lock = prepare_out(out, overwrite=args.overwrite)  # held until we return
+    held.enter_context(prepare_out(out, overwrite=args.overwrite))  # --out, until main returns
     t_figure = time.monotonic()
     fig.savefig(os.path.join(out, "train_data.png"))
     plt.show() if args.show else plt.close(fig)

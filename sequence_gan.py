@@ -40,6 +40,7 @@ What differs from the book, and why:
 Copy this file together with common.py.
 """
 import argparse
+import contextlib
 import csv
 import datetime
 import math
@@ -359,16 +360,16 @@ def generate(args):
     if not args.overwrite and (os.path.exists(csv_path) or os.path.exists(png_path)):
         fail(f"--out {args.out} holds an earlier generated.png/samples.csv; pass a new --out, "
              f"or --overwrite to replace them")
-    out_lock = prepare_out(args.out, new_run=False)  # held until we return
-    torch.manual_seed(args.seed)
-    nums = sample_numbers(new_G, args.num_samples)
-    np.savetxt(csv_path, nums.numpy(), fmt="%d", header="number", comments="")
-    save_histogram(png_path, nums, multiple,
-                   f"{args.num_samples} numbers from {os.path.basename(args.generate)}")
-    print(f"first ten: {nums[:10].tolist()}")
-    print(f"wrote {csv_path} and {png_path}")
-    print(f"quality (multiples of {multiple}): {describe(quality(nums, multiple))}")
-    return 0
+    with prepare_out(args.out, new_run=False):  # holds --out while it writes
+        torch.manual_seed(args.seed)
+        nums = sample_numbers(new_G, args.num_samples)
+        np.savetxt(csv_path, nums.numpy(), fmt="%d", header="number", comments="")
+        save_histogram(png_path, nums, multiple,
+                       f"{args.num_samples} numbers from {os.path.basename(args.generate)}")
+        print(f"first ten: {nums[:10].tolist()}")
+        print(f"wrote {csv_path} and {png_path}")
+        print(f"quality (multiples of {multiple}): {describe(quality(nums, multiple))}")
+        return 0
 
 
 def main(argv=None):
@@ -381,11 +382,11 @@ def main(argv=None):
         return generate(args)
     # Ctrl-C/SIGTERM, in any phase: train no further, save everything, exit 130 (patient: a
     # second signal waits for the files, which take a second or two)
-    with stop_on_ctrl_c(patient=True) as signal_stop:
-        return train(args, signal_stop, started)
+    with stop_on_ctrl_c(patient=True) as signal_stop, contextlib.ExitStack() as held:
+        return train(args, signal_stop, started, held)
 
 
-def train(args, signal_stop, started):
+def train(args, signal_stop, started, held):
     """The book's section 3.5 with the additions; 0, or 130 after a signal."""
     device = pick_device(args.device)
     prepare_out(args.out, overwrite=args.overwrite, hold=False)  # refuse a bad --out now
@@ -423,7 +424,7 @@ def train(args, signal_stop, started):
     # kept G, records, lr schedule, progress.
     fixed_noise = torch.randn((args.eval_samples, 100), device=device)
     best_state, best, G_losses, D_losses = None, None, [], []
-    out_lock = prepare_out(out, overwrite=args.overwrite)  # held until we return
+    held.enter_context(prepare_out(out, overwrite=args.overwrite))  # --out, until main returns
     # Addition: --time-budget ends training early enough for the export (~1 s on a CPU) and the
     # two figures (~0.5 s each)
     deadline = started + (args.time_budget or math.inf) - 2.5

@@ -1,10 +1,9 @@
-"""exponential_gan.py: training, the book's steps and figures, --generate, --tutorial, signals and
-bad input. The script trains as a subprocess with real flags (main() sets torch's thread count;
-the in-process runs put it back); its functions are unit-tested on inputs whose answers are
-known."""
+"""exponential_gan.py through its flags and files: training, --generate, signals, bad input."""
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import matplotlib.figure
@@ -28,6 +27,14 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "run"
     p = script("exponential_gan.py", "--epochs", 12, "--plot-every", 6, "--out", out)
     return out, p.stdout
+
+
+@pytest.fixture(autouse=True)
+def keep_threads():
+    """main() sets torch's thread count to 1 for its tiny networks: put it back after each test."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -124,10 +131,10 @@ def test_the_books_networks_and_readable_figures(tmp_path, figures, capsys):
 
 
 def test_sine_shape_keeps_its_range_and_is_never_overwritten(tmp_path, capsys):
-    p = script("exponential_gan.py", "--shape", "sine", "--dry-run", "--out", tmp_path)
+    assert in_process(E.main, "--shape", "sine", "--dry-run", "--out", tmp_path) == 0
     xy = load_module(tmp_path / "generator.pt2")(torch.randn(500, 2))
     assert xy[:, 0].abs().max() <= 5 and xy[:, 1].abs().max() <= 1  # the sine data's ranges
-    first = p.stdout.splitlines()[0]
+    first = capsys.readouterr().out.splitlines()[0]
     assert "--shape sine" in first and "--epochs" not in first  # a dry run has one epoch
     pictures = {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path) if f.endswith("png")}
     # an exponential run into the same folder is refused (before any training): the sine
@@ -138,7 +145,10 @@ def test_sine_shape_keeps_its_range_and_is_never_overwritten(tmp_path, capsys):
     assert pictures == {f: (tmp_path / f).read_bytes() for f in pictures}
 
 
-def test_sigterm_saves_the_generator_and_exits_130(tmp_path):
+@pytest.mark.parametrize("gap", [0.2, 0.5])
+def test_two_sigterms_still_save_the_generator_and_exit_130(tmp_path, gap):
+    """A first SIGTERM stops training, a second one `gap` s later (an impatient `timeout`, docker
+    stop) waits for the files: both generator files load, no stale lock is left."""
     p = start("exponential_gan.py", "--epochs", 100000, "--patience", 100000, "--out", tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline and p.poll() is None:  # wait for a few epochs of training
@@ -147,13 +157,140 @@ def test_sigterm_saves_the_generator_and_exits_130(tmp_path):
             break
         time.sleep(0.2)
     os.killpg(p.pid, signal.SIGTERM)  # what `timeout`, docker and Slurm send
+    time.sleep(gap)
+    os.killpg(p.pid, signal.SIGTERM)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130, err[-2000:]
     assert "SIGTERM" in err and "interrupted" in err and "Traceback" not in err
     G = load_module(tmp_path / "generator.pt2")  # the best generator so far, saved
     assert G(torch.randn(3, 2)).shape == (3, 2)
-    assert (tmp_path / "losses.png").exists() and (tmp_path / "generator_weights.pt").exists()
+    assert E.load_G(str(tmp_path / "generator_weights.pt"))[1] == "exponential"
+    assert (tmp_path / "losses.png").exists() and not (tmp_path / ".lock").exists()
     assert len(rows(tmp_path / "metrics.csv")) >= 2
+
+
+def test_a_diverging_run_is_one_error_line_and_saves_no_generator(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert in_process(E.main, "--lr", "1e9", "--epochs", 3, "--out", out) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: the ") and "loss became nan" in err[0]
+    assert "pass a lower --lr than 1e+09" in err[0]
+    assert not (out / "generator_weights.pt").exists() and not (out / "generator.pt2").exists()
+    assert not (out / "metrics.csv").exists()  # no finished run: a rerun may use the folder
+
+
+def test_overwrite_replaces_the_whole_earlier_run_and_a_refused_or_failed_one_keeps_it(tmp_path,
+                                                                                      capsys):
+    out = tmp_path / "run"
+    assert in_process(E.main, "--dry-run", "--out", out) == 0
+    (out / "p25.png").write_bytes(b"an earlier run's figure")  # as a longer run leaves
+    before = {f: (out / f).read_bytes() for f in os.listdir(out)}
+    holder = subprocess.Popen([sys.executable, "-c", "import common, time; "
+                               f"lock = common.prepare_out({str(out)!r}, new_run=False); "
+                               "print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True,
+                              cwd=os.path.dirname(common.__file__))
+    try:  # another run is writing there: refused, and its lock and files stay
+        assert holder.stdout.readline().strip() == "held"
+        assert in_process(E.main, "--dry-run", "--overwrite", "--out", out) == 2
+        assert "another run is using --out" in capsys.readouterr().err
+        assert (out / ".lock").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert in_process(E.main, "--lr", "1e9", "--overwrite", "--out", out) == 2  # fails
+    assert {f: (out / f).read_bytes() for f in os.listdir(out)} == before  # put back whole
+    assert in_process(E.main, "--dry-run", "--shape", "sine", "--overwrite", "--out", out) == 0
+    assert sorted(os.listdir(out)) == sorted(set(before) - {"p25.png"})  # no earlier file left
+    assert load_module(out / "generator.pt2")(torch.randn(50, 2))[:, 0].abs().max() <= 5
+
+
+def test_time_budget_ends_the_run_with_every_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert in_process(E.main, "--time-budget", 3, "--epochs", 10**6, "--patience", 10**6,
+                      "--out", out) == 0
+    printed = capsys.readouterr().out
+    assert "--time-budget 3 s spent: stopped after epoch" in printed
+    assert {"generator.pt2", "generator_weights.pt", "losses.png", "new_samples.png"} <= \
+        set(os.listdir(out))
+    assert 1 <= len(rows(out / "metrics.csv")) < 10**6
+
+
+def test_seed_repeats_a_run_and_another_seed_changes_it(tmp_path):
+    def run(name, seed):
+        assert in_process(E.main, "--epochs", 2, "--seed", seed, "--out", tmp_path / name) == 0
+        figures = [{k: v for k, v in r.items() if k != "steps_per_sec"}
+                   for r in rows(tmp_path / name / "metrics.csv")]
+        weights = torch.load(tmp_path / name / "generator_weights.pt", weights_only=True)
+        return figures, weights["state_dict"]
+    a, b, c = run("a", 1), run("b", 1), run("c", 2)
+    assert a[0] == b[0] and all(torch.equal(a[1][k], b[1][k]) for k in a[1])
+    assert a[0] != c[0] and not all(torch.equal(a[1][k], c[1][k]) for k in a[1])
+
+
+def test_keep_best_saves_the_best_epochs_generator(tmp_path, capsys):
+    """The saved generator of --keep best is the one the best row of metrics.csv measured: the
+    same run stopped at that epoch with --keep last saves the same weights."""
+    flags = ["--epochs", 12, "--no-anneal", "--seed", 3]
+    assert in_process(E.main, *flags, "--keep", "best", "--out", tmp_path / "best") == 0
+    history = rows(tmp_path / "best" / "metrics.csv")
+    best = int(history[-1]["best_epoch"])
+    gdif = [float(r["mse"]) ** 0.5 / E.make_train_data("exponential", 2048)[:, 1].std().item() +
+            float(r["ks"]) for r in history]  # what --stop-on mse-ks ranks
+    assert best == 1 + gdif.index(min(gdif)) and best < 12, history
+    assert f"keeping the best generator: epoch {best} (MSE " in capsys.readouterr().out
+    assert in_process(E.main, *flags[:1], best, *flags[2:], "--keep", "last",
+                      "--out", tmp_path / "last") == 0
+    kept, last = (torch.load(tmp_path / name / "generator_weights.pt", weights_only=True)
+                  ["state_dict"] for name in ("best", "last"))
+    assert all(torch.equal(kept[k], last[k]) for k in kept)
+
+
+@pytest.mark.parametrize("stop_on", ["mse-ks", "batch-mse"])
+def test_stop_on_ends_the_run_after_patience_epochs_without_a_better_generator(tmp_path,
+                                                                              stop_on, capsys):
+    out = tmp_path / "run"
+    assert in_process(E.main, "--stop-on", stop_on, "--patience", 2, "--epochs", 200,
+                      "--out", out) == 0
+    history = rows(out / "metrics.csv")
+    assert len(history) == int(history[-1]["best_epoch"]) + 2 < 200
+    assert f"early stop at epoch {len(history)}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("anneal, factors", [(True, [1, 0.75, 0.5, 0.25]), (False, [1] * 4)])
+def test_anneal_lowers_the_learning_rate_to_zero_over_the_epochs(tmp_path, monkeypatch, anneal,
+                                                                  factors):
+    used = []  # the learning rate of every Adam step
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: (
+        used.append(self.param_groups[0]["lr"]), step(self, *a, **k))[1])
+    flag = "--anneal" if anneal else "--no-anneal"
+    assert in_process(E.main, flag, "--epochs", 4, "--observations", 512, "--lr", 0.004,
+                      "--out", tmp_path / "run") == 0
+    per_epoch = [used[i] for i in range(0, len(used), len(used) // 4)]  # 2 x 2 steps an epoch
+    assert per_epoch == pytest.approx([0.004 * f for f in factors])
+
+
+@pytest.mark.parametrize("shape, y_range", [("cosine", (-1, 1)), ("quadratic", (0, 25))])
+def test_other_shapes_train_export_and_generate_in_their_range(tmp_path, capsys, shape,
+                                                               y_range):
+    out = tmp_path / "run"
+    assert in_process(E.main, "--shape", shape, "--epochs", 2, "--out", out) == 0
+    xy = load_module(out / "generator.pt2")(torch.randn(500, 2))
+    assert xy[:, 0].abs().max() <= 5 and y_range[0] <= xy[:, 1].min() <= xy[:, 1].max() <= \
+        y_range[1]
+    assert in_process(E.main, "--generate", out / "generator_weights.pt") == 0
+    assert f"quality against --shape {shape}" in capsys.readouterr().out
+    assert (out / "generated" / "samples.csv").exists()  # a new folder beside the weights
+
+
+def test_generate_without_out_never_replaces_earlier_samples(trained, capsys):
+    weights = trained[0] / "generator_weights.pt"
+    for folder in ("generated", "generated-2"):
+        assert in_process(E.main, "--generate", weights, "--num-samples", 7) == 0
+        assert len(rows(trained[0] / folder / "samples.csv")) == 7
+    assert sorted(f for f in os.listdir(trained[0]) if f.startswith("gen")) == \
+        ["generated", "generated-2", "generator.pt2", "generator_weights.pt"]
 
 
 # -- the book's settings and steps -------------------------------------------------------------
@@ -280,11 +417,11 @@ BAD = [["--epochs", 0], ["--epochs", 1e7], ["--batch-size", 0], ["--lr", 0], ["-
        ["--observations", 1e10], ["--eval-samples", 1e12], ["--num-samples", 1e9],
        ["--seed", 2**64], ["--seed", -1], ["--device", "tpu"], ["--out", "{text}"]]
 GENERATE = {  # --generate FILE -> what its one error line says
-    "missing.pt": "does not exist", "{text}": "cannot load", "{pt2}": "generator_weights.pt",
+    "missing.pt": "does not exist", ".": "is not a file", "{text}": "cannot load", "{pt2}": "generator_weights.pt",
     "{other}": "pass it to sequence_gan.py", "{circle}": "--shape", "{scale}": "--scale",
     "{unscaled}": "do not fit", "{misfit}": "do not fit", "{nostate}": "do not fit",
     "{nosettings}": "--shape"}
-CASES = [(argv, "") for argv in BAD] + [(["--generate", f], w) for f, w in GENERATE.items()]
+CASES = [(argv, argv[0]) for argv in BAD] + [(["--generate", f], w) for f, w in GENERATE.items()]
 
 
 @pytest.mark.parametrize("argv, words", CASES, ids=[" ".join(map(str, a)) for a, _ in CASES])
@@ -294,5 +431,5 @@ def test_bad_input_is_one_error_line(argv, words, junk, tmp_path, capsys, monkey
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("error:"), err
-    assert words in lines[0]
+    assert words in lines[0], (words, lines[0])  # the flag or file it is about
     assert not os.path.exists(tmp_path / "outputs")  # nothing trained, no --out folder made
