@@ -3,6 +3,7 @@ every training script's dry run on CUDA, its generator.pt2 loading with CUDA hid
 beside a GPU, --seed on CUDA samples, dcgan_celeba.py's fp16 GradScaler and bf16, and a Ctrl-C'd
 CUDA run that resumes where it stopped. The scripts run in subprocesses that see the user's GPUs
 (helpers.GPU_ENV); this process itself has CUDA hidden (the root conftest.py)."""
+import os
 import re
 import subprocess
 import sys
@@ -13,10 +14,15 @@ import torch
 from helpers import GPU_ENV, ckpt, environment, make_image_folder, make_mnist, rows, script
 
 
+DRIVERS = ("/dev/nvidiactl", "/dev/dxg", "/dev/kfd")  # NVIDIA, WSL, ROCm
+
+
 def visible_gpus():
     """How many CUDA GPUs the scripts will see (a subprocess: this one has CUDA hidden)."""
     if not (torch.version.cuda or torch.version.hip) or GPU_ENV["CUDA_VISIBLE_DEVICES"] == "":
         return 0  # a CPU-only build of torch, or the user hid every GPU
+    if sys.platform == "linux" and not any(map(os.path.exists, DRIVERS)):
+        return 0  # no GPU driver: no need to start torch to ask
     p = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
                        capture_output=True, text=True, timeout=120, env=environment(GPU_ENV))
     return int(p.stdout.strip() or 0) if p.returncode == 0 else 0
