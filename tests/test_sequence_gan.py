@@ -1,7 +1,4 @@
-"""sequence_gan.py: training, the book's helpers and train_D_G, --generate, --tutorial, Ctrl-C
-and bad input. The script trains in subprocesses with real flags (main() sets torch's thread
-count; the in-process runs put it back); its functions are unit-tested on inputs whose answers
-are known."""
+"""sequence_gan.py through its flags and files: training, --generate, signals, bad input."""
 import os
 import re
 import signal
@@ -15,6 +12,14 @@ import torch.nn as nn
 import common
 import sequence_gan as S
 from helpers import in_process, rows, script, start
+
+
+@pytest.fixture(autouse=True)
+def keep_threads():
+    """main() sets torch's thread count to 1 for its tiny networks: put it back after each test."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -57,16 +62,17 @@ def test_trains_multiples_of_3_and_generates_from_the_files_settings(tmp_path, c
     # --generate reads generator_weights.pt: the multiple comes from the file (--multiple 5
     # here is not what it learned), and the `arguments:` line names only the flags that act
     gen = tmp_path / "gen"
-    p = script("sequence_gan.py", "--generate", out / "generator_weights.pt", "--multiple", 5,
-               "--num-samples", 3000, "--out", gen)
-    first = p.stdout.splitlines()[0]
+    assert in_process(S.main, "--generate", out / "generator_weights.pt", "--multiple", 5,
+                      "--num-samples", 3000, "--out", gen) == 0
+    printed = capsys.readouterr().out
+    first = printed.splitlines()[0]
     assert "--num-samples 3000" in first and "--multiple" not in first and "--lr" not in first
     nums = [int(r["number"]) for r in rows(gen / "samples.csv")]
     assert len(nums) == 3000 and all(0 <= n <= 99 for n in nums)
     # 300 iterations are enough for (nearly) only multiples of 3 and every one of the 34
     assert sum(n % 3 == 0 for n in nums) / len(nums) > 0.98
     assert len({n for n in nums if n % 3 == 0}) == 34
-    assert (gen / "generated.png").stat().st_size > 0 and "multiples of 3" in p.stdout
+    assert (gen / "generated.png").stat().st_size > 0 and "multiples of 3" in printed
     # ... the numbers of the generator.pt2 that other projects load, for the same noise
     torch.manual_seed(0)
     G = torch.export.load(str(out / "generator.pt2")).module()
@@ -90,7 +96,10 @@ def test_histogram_and_figures_are_readable(tmp_path, figures):
     assert ax.get_legend().get_window_extent().y0 > ax.get_window_extent().y1  # above
 
 
-def test_ctrl_c_saves_the_generator_and_exits_130_also_with_the_books_settings(tmp_path):
+@pytest.mark.parametrize("gap", [0.2, 0.5])
+def test_ctrl_c_then_sigterm_still_save_the_generator_and_exit_130(tmp_path, gap):
+    """Ctrl-C stops the book's run; a SIGTERM `gap` s later (an impatient `timeout`) waits for
+    the files: both generator files load, no stale lock is left."""
     p = start("sequence_gan.py", "--tutorial", "--iterations", 10**6, "--patience", 10**6,
               "--eval-every", 20, "--device", "cpu", "--out", tmp_path)
     deadline = time.time() + 120
@@ -100,15 +109,49 @@ def test_ctrl_c_saves_the_generator_and_exits_130_also_with_the_books_settings(t
             break
         time.sleep(0.2)
     os.killpg(p.pid, signal.SIGINT)
+    time.sleep(gap)
+    os.killpg(p.pid, signal.SIGTERM)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130, err[-2000:]
-    assert "interrupted" in err and "Traceback" not in err
+    assert "interrupted" in err and "SIGTERM" in err and "Traceback" not in err
     # the book's G (ReLU), and its distance rule with patience 800 did not stop it
     assert "--tutorial" in out.splitlines()[0] and "ReLU()" in out and "Softmax" not in out
     iterations = [int(r["iteration"]) for r in rows(tmp_path / "metrics.csv")]
     assert iterations[:3] == [1, 21, 41]
     G = torch.export.load(str(tmp_path / "generator.pt2")).module()
     assert G(torch.randn(3, 100)).shape == (3, 100)
+    assert S.load_G(str(tmp_path / "generator_weights.pt"))[1] == 5
+    assert (tmp_path / "histogram.png").exists() and not (tmp_path / ".lock").exists()
+
+
+def test_seed_repeats_a_run_and_another_seed_changes_it(tmp_path):
+    def run(name, seed):
+        assert in_process(S.main, "--iterations", 30, "--eval-every", 10, "--seed", seed,
+                          "--out", tmp_path / name) == 0
+        figures = [{k: v for k, v in r.items() if k != "steps_per_sec"}
+                   for r in rows(tmp_path / name / "metrics.csv")]
+        weights = torch.load(tmp_path / name / "generator_weights.pt", weights_only=True)
+        return figures, weights["state_dict"]
+    a, b, c = run("a", 1), run("b", 1), run("c", 2)
+    assert a[0] == b[0] and all(torch.equal(a[1][k], b[1][k]) for k in a[1])
+    assert a[0] != c[0] and not all(torch.equal(a[1][k], c[1][k]) for k in a[1])
+
+
+def test_time_budget_ends_the_run_with_every_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert in_process(S.main, "--time-budget", 3, "--iterations", 10**6, "--patience", 10**6,
+                      "--out", out) == 0
+    assert "--time-budget 3 s spent: stopped after iteration" in capsys.readouterr().out
+    assert {"generator.pt2", "generator_weights.pt", "losses.png", "histogram.png"} <= \
+        set(os.listdir(out))
+
+
+def test_generate_without_out_writes_a_new_folder_beside_the_weights(tmp_path, capsys):
+    assert in_process(S.main, "--dry-run", "--out", tmp_path) == 0
+    for folder in ("generated", "generated-2"):  # never over the earlier samples
+        assert in_process(S.main, "--generate", tmp_path / "generator_weights.pt",
+                          "--num-samples", 9) == 0
+        assert len(rows(tmp_path / folder / "samples.csv")) == 9
 
 
 # -- the book's settings, helpers and train_D_G ------------------------------------------------
@@ -169,10 +212,18 @@ def test_train_D_G_trains_both_networks():
 
 
 def test_sample_numbers_in_chunks_gives_every_number():
-    G = nn.Sequential(nn.Linear(100, 100), nn.Softmax(dim=-1))
+    """With G the identity, the argmax of standard normal noise is uniform over 0-99: 25,001
+    numbers drawn in chunks of 10,000 hold every one, and no chunk repeats another's noise."""
+    G = nn.Linear(100, 100)
+    with torch.no_grad():
+        G.weight.copy_(torch.eye(100))
+        G.bias.zero_()
+    torch.manual_seed(0)
     nums = S.sample_numbers(G, 25001, chunk=10000)
     assert nums.shape == (25001,) and nums.dtype == torch.int64
-    assert 0 <= nums.min() <= nums.max() < 100
+    assert set(nums.tolist()) == set(range(100))
+    assert not torch.equal(nums[:10000], nums[10000:20000])
+    assert torch.bincount(nums, minlength=100).max() < 2 * 25001 / 100  # none piled up
 
 
 # -- bad input: one `error:` line, exit status 2, nothing written -------------------------------
@@ -211,10 +262,10 @@ BAD = [["--iterations", 0], ["--iterations", 1e9], ["--epochs", 5], ["--batch-si
        ["--seed", 2**64], ["--device", "cuda"] if not torch.cuda.is_available() else ["--lr", -1],
        ["--out", "{text}"]]
 GENERATE = {  # --generate FILE -> what its one error line says
-    "missing.pt": "does not exist", "{text}": "cannot load", "{pt2}": "generator_weights.pt",
+    "missing.pt": "does not exist", ".": "is not a file", "{text}": "cannot load", "{pt2}": "generator_weights.pt",
     "{other}": "pass it to exponential_gan.py", "{huge}": "--multiple", "{half}": "--multiple",
     "{output}": "--output", "{misfit}": "do not fit", "{nostate}": "do not fit"}
-CASES = [(argv, "") for argv in BAD] + [(["--generate", f], w) for f, w in GENERATE.items()]
+CASES = [(argv, argv[0]) for argv in BAD] + [(["--generate", f], w) for f, w in GENERATE.items()]
 
 
 @pytest.mark.parametrize("argv, words", CASES, ids=[" ".join(map(str, a)) for a, _ in CASES])
@@ -224,5 +275,5 @@ def test_bad_input_is_one_error_line(argv, words, junk, tmp_path, capsys, monkey
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("error:"), err
-    assert words in lines[0]
+    assert words in lines[0], (words, lines[0])  # the flag or file it is about
     assert not os.path.exists(tmp_path / "outputs")  # nothing trained, no --out folder made
