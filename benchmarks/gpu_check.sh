@@ -22,7 +22,7 @@ export MPLBACKEND=Agg PYTHONUNBUFFERED=1
 if [ "${1:-}" = "--dry-run" ]; then
   DRY=1 DEVICE=cpu IMAGES=256 MNIST_IMAGES=256 LOG=1 BATCH=4 FID=16 GPUS=0
 else
-  DRY=0 DEVICE=cuda IMAGES=8000 MNIST_IMAGES=3200 LOG=10 BATCH=64 FID=256
+  DRY=0 DEVICE=cuda IMAGES=8000 MNIST_IMAGES=3200 LOG=10 BATCH=64 FID=32
   GPUS=$($PY -c "import torch; print(torch.cuda.device_count())") || GPUS=0
   if [ "$GPUS" = 0 ]; then
     echo "error: no CUDA GPU visible; on a machine without one run: $0 --dry-run" >&2
