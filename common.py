@@ -222,11 +222,16 @@ def prepare_out(path, new_run=True, overwrite=False, hold=True, data=None):
             os.remove(os.path.join(path, name))
         elif name.startswith(".replaced-"):  # a run killed before it could settle them
             settle(path, os.path.join(path, name))
+            try:  # the earlier run it moved aside may be back: checked again
+                prepare_out(path, new_run, overwrite, hold=False)
+            except UserError:
+                lock.close()
+                raise
     if new_run and overwrite and os.path.exists(os.path.join(path, "metrics.csv")):
         # --overwrite replaces the whole earlier run: its files wait here until the new run has
         # written its metrics.csv (then they go), or come back if it writes none
         os.mkdir(aside)
-        for name in os.listdir(path):
+        for name in os.listdir(path):  # not hidden or .py files: a run writes none
             if not name.startswith(".") and not name.endswith(".py"):
                 os.rename(os.path.join(path, name), os.path.join(aside, name))
     return OutLock(lock, path, made, aside)

@@ -360,3 +360,17 @@ def test_weights_files_never_run_code(tmp_path):
     with pytest.raises(common.UserError, match="cannot load"):
         common.load_checkpoint(str(tmp_path / "evil.pt"), "demo")
     assert not marker.exists()
+
+
+def test_an_overwrite_killed_midway_is_settled_by_the_next_run(tmp_path):
+    """kill -9 leaves the earlier run in OUT/.replaced-PID: the next run on --out puts it back
+    (the new run wrote no metrics.csv) and then refuses to replace it."""
+    (tmp_path / "metrics.csv").write_text("old")
+    (tmp_path / "p25.png").write_text("old")
+    code = (f"import common, os; lock = common.prepare_out({str(tmp_path)!r}, overwrite=True); "
+            "os._exit(9)")  # killed: no clean-up runs
+    subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(common.__file__))
+    assert not (tmp_path / "metrics.csv").exists()  # moved aside, hidden
+    with pytest.raises(common.UserError, match="holds an earlier run"):
+        common.prepare_out(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == [".lock", "metrics.csv", "p25.png"]  # the stale lock
