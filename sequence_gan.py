@@ -11,12 +11,13 @@ optimG, train_D_G, EarlyStop(800), distance. Exercise 3.4 (multiples of 3) is --
     python sequence_gan.py --generate outputs/sequence_gan/generator_weights.pt --num-samples 10000
 
 Writes to --out (default outputs/sequence_gan; an earlier run there is refused unless
---overwrite): generator.pt2 (torch.export, for other projects: noise (N, 100) standard normal ->
+--overwrite, which replaces all of its files): generator.pt2 (torch.export, for other projects: noise (N, 100) standard normal ->
 (N, 100) scores; the argmax of a row is the integer), generator_weights.pt (its settings and
 weights: what --generate reads), metrics.csv, losses.png, histogram.png (how often each integer
 comes out of --eval-samples draws). --generate PATH reads a generator_weights.pt (torch.load
 with weights_only: no code runs) and writes samples.csv (one integer a line) and generated.png
-(their histogram), refusing to replace them unless --overwrite. Another project loads
+(their histogram) into a new folder beside it (generated, generated-2, ...), or into --out
+(refusing to replace them there unless --overwrite). Another project loads
 generator.pt2 with torch.export.load(path).module() -- load only files you trust.
 
 Quality, printed and recorded as training goes: validity (share of multiples), coverage (how
@@ -34,8 +35,9 @@ What differs from the book, and why:
 - D outputs logits with BCEWithLogitsLoss (the book: Sigmoid + BCELoss, same maths, stable);
   gen_batch one-hot-encodes with F.one_hot (the book: number by number through NumPy).
 - torch.export (.pt2) replaces the deprecated torch.jit.script; files go under --out.
-- loss curves, histogram, metrics.csv, progress with steps/s and ETA, Ctrl-C/SIGTERM save the
-  generator and exit 130.
+- loss curves, histogram, metrics.csv, progress with steps/s and ETA, --time-budget for the
+  whole run; Ctrl-C/SIGTERM save the generator and exit 130; a diverging loss stops with an
+  error.
 
 Copy this file together with common.py.
 """
