@@ -167,8 +167,14 @@ def test_tutorial_gives_the_books_settings_and_given_flags_win():
         (1000, 256, "softmax", "outputs/sequence_gan")
     # --help: the first group is the tutorial's inputs, and --tutorial comes first in it
     text = parser.format_help()
-    assert re.findall(r"^(\S.*):$", text, re.M)[:2] == ["options", "the tutorial's inputs"]
+    assert re.findall(r"^(\S.*):$", text, re.M) == ["options", "the tutorial's inputs",
+                                                   "data and speed", "additions", "evaluation",
+                                                   "run control"]  # the layout of every script
     assert text.split("the tutorial's inputs:\n")[1].startswith("  --tutorial ")
+    control = " ".join(text.split("run control:\n")[1].split())
+    assert "--seed SEED random seed, printed at the start (the tutorial's: " in control
+    assert "--time-budget SECONDS" in control and "auto: cuda, then mps, then cpu" in text
+    assert all(a.help for a in parser._actions)  # every flag says what it does
 
 
 def test_onehot_helpers_and_batches():
