@@ -378,12 +378,11 @@ def main(argv=None):
     print("arguments: " + command_line(parser, args, idle=idle_flags(args)))
     if not args.show:
         plt.switch_backend("Agg")
-    if args.generate:
-        return generate(args)
     # Ctrl-C/SIGTERM, in any phase: train no further, save everything, exit 130 (patient: a
     # second signal waits for the files, which take a second or two)
     with stop_on_ctrl_c(patient=True) as signal_stop, contextlib.ExitStack() as held:
-        return train(args, signal_stop, started, held)
+        code = generate(args) if args.generate else train(args, signal_stop, started, held)
+        return 130 if signal_stop.requested else code
 
 
 def train(args, signal_stop, started, held):
