@@ -103,7 +103,8 @@ def cuda_syncs(*args):
     def count(message, category, filename, lineno, file=None, line=None):
         if "synchronizing CUDA operation" not in str(message):
             return shown(message, category, filename, lineno, file, line)
-        sites["".join(traceback.format_list(traceback.extract_stack()[:-1][-6:]))] += 1
+        stack = [f for f in traceback.extract_stack()[:-1] if f.filename != warnings.__file__]
+        sites["".join(traceback.format_list(stack[-6:]))] += 1
 
     with warnings.catch_warnings():
         warnings.filterwarnings("always", message=".*synchronizing CUDA operation")
