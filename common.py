@@ -204,7 +204,8 @@ def prepare_out(path, new_run=True, overwrite=False, hold=True, data=None):
         os.makedirs(path, exist_ok=True)
         lock = open(os.path.join(path, ".lock"), "a")
     except OSError as e:
-        fail(f"cannot write to --out {path} ({e.strerror}); pass a folder you can write to")
+        fail(f"cannot write to --out {path} ({e.strerror}); fix its permissions or free some "
+             f"space" + (", or pass a folder you can write to" if new_run else ""))
     with contextlib.suppress(ImportError):  # fcntl: not on Windows, where nothing is locked
         import fcntl
         try:

@@ -238,6 +238,9 @@ def test_prepare_out_unwritable_folder_is_a_user_error(tmp_path):
         for folder in folders:
             with pytest.raises(common.UserError, match="cannot write to --out"):
                 common.prepare_out(folder)
+            with pytest.raises(common.UserError) as e:  # a --resume: its --out cannot change
+                common.prepare_out(folder, new_run=False)
+            assert "fix its permissions" in str(e.value) and "pass a folder" not in str(e.value)
     finally:
         os.chmod(tmp_path, 0o700)
 
