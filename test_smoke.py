@@ -1,4 +1,4 @@
-"""One smoke run per script, as a new user first meets it: files, exported generator, --generate, refusals."""
+"""One smoke run per script as a new user meets it: files, export, --generate, refusals."""
 import os
 import sys
 

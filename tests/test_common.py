@@ -1,5 +1,4 @@
-"""Unit tests of common.py, the plumbing every script relies on: errors, flags, output folder,
-atomic checkpoints, signals, the saved generator."""
+"""common.py, the plumbing every script uses: errors, flags, --out and its lock, saves, signals."""
 import argparse
 import os
 import select

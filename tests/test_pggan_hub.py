@@ -1,7 +1,8 @@
-"""pggan_hub.py against an offline pytorch_GAN_zoo (tests/helpers.make_fake_hub: the real hub
-branch's layout, entry point and checkpoint format, a tiny network). No network: the proxies
-point at a closed port. Most runs call main() in-process (no training, nothing global is
-changed); the hub's `models` package is forgotten between tests."""
+"""pggan_hub.py against an offline pytorch_GAN_zoo: images, --weights, signals, one-line errors."""
+# The fake hub (tests/helpers.make_fake_hub) has the real hub branch's layout, entry point and
+# checkpoint format, and a tiny network. No network: the proxies point at a closed port. Most
+# runs call main() in-process (no training, nothing global is changed); the hub's `models`
+# package is forgotten between tests.
 import json
 import os
 import shutil
