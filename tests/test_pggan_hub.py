@@ -5,6 +5,7 @@
 # package is forgotten between tests.
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -274,3 +275,13 @@ def test_slerp_ends_and_norm():
     assert torch.allclose(pggan_hub.slerp(z0, z1, torch.tensor(1.0)), z1, atol=1e-5)
     mid = pggan_hub.slerp(z0, z1, torch.tensor(0.5))
     assert mid.norm() > 0.95 * min(z0.norm(), z1.norm())  # no shrinking toward the origin
+
+
+def test_help_has_the_shared_groups_and_words():
+    parser, _ = pggan_hub.parse_args([])
+    text = parser.format_help()
+    assert re.findall(r"^(\S.*):$", text, re.M) == [
+        "options", "the tutorial's inputs", "data and speed", "additions",
+        "hub source (offline use)", "run control"]
+    assert "random seed of the noise, printed at the start" in " ".join(text.split())
+    assert all(a.help for a in parser._actions)  # every flag says what it does
