@@ -46,6 +46,9 @@ def run(main, argv=None):
             raise
         message = "out of memory; use smaller sizes (batch size, number of samples, widths)"
     except OSError as e:
+        if e.errno == errno.EPIPE:  # `script | head` stopped reading: end quietly, as `cat` does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
         if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
             raise
         name = e.filename or "a file"

@@ -60,6 +60,17 @@ def test_run_sends_each_printed_line_into_a_pipe_at_once(tmp_path):
     assert p.returncode == 0
 
 
+def test_a_reader_that_stops_reading_ends_the_run_quietly():
+    """`python script.py | head -1`: no traceback when head has gone."""
+    code = "import common, sys; sys.exit(common.run(lambda argv: [print(i) for i in range(10**7)]))"
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert p.stdout.readline() == "0\n"
+    p.stdout.close()  # as head does after its line
+    err = p.stderr.read()
+    assert p.wait(timeout=60) == 141 and err == "", err
+
+
 # -- Flags -------------------------------------------------------------------------------------
 def test_number_types_accept_what_fits_and_refuse_the_rest():
     assert common.positive_int("5") == 5 and common.positive_int("1e3") == 1000
