@@ -12,15 +12,16 @@ quadratic (the U shape y = x^2, x in [-5, 5]).
     python exponential_gan.py --generate outputs/exponential_gan/generator_weights.pt
 
 Writes to --out (default outputs/exponential_gan; an earlier run there is refused unless
---overwrite, which replaces all of its files): train_data.png (the training set), p{epoch}.png (fake over real points at epoch 1
-and every --plot-every epochs), generator.pt2 (the kept generator, torch.export, for other
-projects: noise (N, 2) standard normal -> (N, 2) points (x, y) in the data's own units),
-generator_weights.pt (its settings and weights: what --generate reads), new_samples.png (new
-points from the saved generator), losses.png and metrics.csv (with MSE and KS per epoch).
---generate PATH reads a generator_weights.pt (torch.load with weights_only: no code runs) and
-writes generated.png and samples.csv into a new folder beside it (generated, generated-2, ...),
-or into --out (refusing to replace them there unless --overwrite). Another
-project loads generator.pt2 with torch.export.load(path).module() -- load only files you trust.
+--overwrite, which replaces all of its files): train_data.png (the training set), p{epoch}.png
+(fake over real points at epoch 1 and every --plot-every epochs), generator.pt2 (the kept
+generator, torch.export, for other projects: noise (N, 2) standard normal -> (N, 2) points (x,
+y) in the data's own units), generator_weights.pt (its settings and weights: what --generate
+reads), new_samples.png (new points from the saved generator), losses.png and metrics.csv (with
+MSE and KS per epoch). --generate PATH reads a generator_weights.pt (torch.load with
+weights_only: no code runs) and writes generated.png and samples.csv into a new folder beside it
+(generated, generated-2, ...), or into --out (refusing to replace them there unless
+--overwrite). Another project loads generator.pt2 with torch.export.load(path).module() -- load
+only files you trust.
 
 Quality is measured, as in the book, by performance() (MSE of y against the curve at the
 generated x), plus the Kolmogorov-Smirnov distance of x against the data's uniform x (coverage).

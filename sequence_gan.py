@@ -11,14 +11,14 @@ optimG, train_D_G, EarlyStop(800), distance. Exercise 3.4 (multiples of 3) is --
     python sequence_gan.py --generate outputs/sequence_gan/generator_weights.pt --num-samples 10000
 
 Writes to --out (default outputs/sequence_gan; an earlier run there is refused unless
---overwrite, which replaces all of its files): generator.pt2 (torch.export, for other projects: noise (N, 100) standard normal ->
-(N, 100) scores; the argmax of a row is the integer), generator_weights.pt (its settings and
-weights: what --generate reads), metrics.csv, losses.png, histogram.png (how often each integer
-comes out of --eval-samples draws). --generate PATH reads a generator_weights.pt (torch.load
-with weights_only: no code runs) and writes samples.csv (one integer a line) and generated.png
-(their histogram) into a new folder beside it (generated, generated-2, ...), or into --out
-(refusing to replace them there unless --overwrite). Another project loads
-generator.pt2 with torch.export.load(path).module() -- load only files you trust.
+--overwrite, which replaces all of its files): generator.pt2 (torch.export, for other projects:
+noise (N, 100) standard normal -> (N, 100) scores; the argmax of a row is the integer),
+generator_weights.pt (its settings and weights: what --generate reads), metrics.csv, losses.png,
+histogram.png (how often each integer comes out of --eval-samples draws). --generate PATH reads
+a generator_weights.pt (torch.load with weights_only: no code runs) and writes samples.csv (one
+integer a line) and generated.png (their histogram) into a new folder beside it (generated,
+generated-2, ...), or into --out (refusing to replace them there unless --overwrite). Another
+project loads generator.pt2 with torch.export.load(path).module() -- load only files you trust.
 
 Quality, printed and recorded as training goes: validity (share of multiples), coverage (how
 many of the valid values appear) and balance (most / least frequent valid value; 1.0 is perfect,

@@ -423,7 +423,8 @@ BAD = [["--epochs", 0], ["--epochs", 1e7], ["--batch-size", 0], ["--lr", 0], ["-
        ["--observations", 1e10], ["--eval-samples", 1e12], ["--num-samples", 1e9],
        ["--seed", 2**64], ["--seed", -1], ["--device", "tpu"], ["--out", "{text}"]]
 GENERATE = {  # --generate FILE -> what its one error line says
-    "missing.pt": "does not exist", ".": "is not a file", "{text}": "cannot load", "{pt2}": "generator_weights.pt",
+    "missing.pt": "does not exist", ".": "is not a file", "{text}": "cannot load",
+    "{pt2}": "generator_weights.pt",
     "{other}": "pass it to sequence_gan.py", "{circle}": "--shape", "{scale}": "--scale",
     "{unscaled}": "do not fit", "{misfit}": "do not fit", "{nostate}": "do not fit",
     "{nosettings}": "--shape"}

@@ -268,7 +268,8 @@ BAD = [["--iterations", 0], ["--iterations", 1e9], ["--epochs", 5], ["--batch-si
        ["--seed", 2**64], ["--device", "cuda"] if not torch.cuda.is_available() else ["--lr", -1],
        ["--out", "{text}"]]
 GENERATE = {  # --generate FILE -> what its one error line says
-    "missing.pt": "does not exist", ".": "is not a file", "{text}": "cannot load", "{pt2}": "generator_weights.pt",
+    "missing.pt": "does not exist", ".": "is not a file", "{text}": "cannot load",
+    "{pt2}": "generator_weights.pt",
     "{other}": "pass it to exponential_gan.py", "{huge}": "--multiple", "{half}": "--multiple",
     "{output}": "--output", "{misfit}": "do not fit", "{nostate}": "do not fit"}
 CASES = [(argv, argv[0]) for argv in BAD] + [(["--generate", f], w) for f, w in GENERATE.items()]
