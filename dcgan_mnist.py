@@ -818,17 +818,18 @@ def copying(args, out, sampler, images, n_cond, size=2000, n=500):
     nearest training image over that to their nearest unseen real image, in sets of the same
     size. About 1: no closer to the images it trained on than to new ones; below 1: copying.
     Unseen: the images --subset left out, else the MNIST test split (never trained on)."""
-    unseen = torch.ones(len(images) if images is not None else 0, dtype=torch.bool)
+    if images is None:
+        return print("note: no copying ratio: it needs the decoded images (--decode-once)")
+    unseen = torch.ones(len(images), dtype=torch.bool)
     unseen[kept(len(unseen), args)] = False
-    held = images[unseen] if images is not None else None
-    if args.dataset != "folder" and (held is None or len(held) < 10):
+    held = images[unseen]
+    if args.dataset != "folder" and len(held) < 10:
         cls = getattr(torchvision.datasets, {"mnist": "MNIST"}.get(args.dataset, "FashionMNIST"))
         with contextlib.suppress(Exception):  # ToTensor and Normalize((0.5,), (0.5,)) in one
             held = cls(args.dataroot, train=False).data.unsqueeze(1).float() / 127.5 - 1
-    if held is None or len(held) < 10:
+    if len(held) < 10:
         return print("note: no copying ratio: it needs images the run did not train on (pass a "
-                     "--subset smaller than the folder)" if images is not None else
-                     "note: no copying ratio: it needs the decoded images (--decode-once)")
+                     "--subset smaller than the folder)")
     g = torch.Generator().manual_seed(2)
     train = images[~unseen]
     size = min(size, len(held), len(train))
