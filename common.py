@@ -13,8 +13,6 @@ import sys
 import threading
 import weakref
 
-import torch
-
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 NOT_SAVED = ("resume", "generate", "dry_run", "show", "overwrite", "out")  # never resumed
 
@@ -162,6 +160,7 @@ def as_flags(settings):
 # -- Run set-up: device, precision, output folder ----------------------------------------------
 def pick_device(name="auto"):
     """`auto` picks cuda, then mps, then cpu; an unavailable explicit choice is a user error."""
+    import torch  # imported where it is used: `import common` stays fast (--help)
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
@@ -175,6 +174,7 @@ def pick_precision(device, amp="auto"):
     with AVX512-BF16; CUDA GPUs of compute capability 8.0+: A100, RTX 30xx and newer), fp16 with
     a GradScaler on older CUDA GPUs (T4, V100, RTX 20xx: cuDNN runs bf16 convolutions only from
     8.0, is_bf16_supported() counts emulation), else off (MPS, other CPUs)."""
+    import torch  # imported where it is used: `import common` stays fast (--help)
     if amp == "fp16" and device.type != "cuda":
         fail("--amp fp16 needs a CUDA GPU (its GradScaler); use --amp bf16 or off on this device")
     if amp != "auto":
@@ -318,6 +318,7 @@ def atomic_write(path, write):
 
 def atomic_save(obj, path):
     """torch.save(obj) to `path` atomically (in memory first: a full disk is a clean error)."""
+    import torch  # imported where it is used: `import common` stays fast (--help)
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write(path, lambda f: f.write(buffer.getbuffer()))
@@ -326,6 +327,7 @@ def atomic_save(obj, path):
 def load_checkpoint(path, script):
     """A file that `script` saved (checkpoint.pt, generator_weights.pt), read with
     torch.load(weights_only=True): tensors and plain values only, no code runs."""
+    import torch  # imported where it is used: `import common` stays fast (--help)
     if not os.path.isfile(path):
         fail(f"{path} {'is not a file' if os.path.exists(path) else 'does not exist'}; pass a "
              f"checkpoint.pt or generator_weights.pt of {script}.py")
@@ -377,6 +379,7 @@ def ignore_signals(*_):
 def save_generator(model, example_inputs, out, script, settings):
     """OUT/generator.pt2 (torch.export, dynamic batch: torch.export.load(path).module() in any
     project) and OUT/generator_weights.pt (`settings` and state_dict, what --generate reads)."""
+    import torch  # imported where it is used: `import common` stays fast (--help)
     was_training = model.training
     dynamic_shapes = tuple({0: torch.export.Dim("batch", min=1)} for _ in example_inputs)
     with torch.no_grad():
