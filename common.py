@@ -6,6 +6,7 @@ import contextlib
 import errno
 import io
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -235,8 +236,9 @@ def prepare_out(path, new_run=True, overwrite=False, hold=True, data=None):
         # --overwrite replaces the whole earlier run: its files wait here until the new run has
         # written its metrics.csv (then they go), or come back if it writes none
         os.mkdir(aside)
-        for name in os.listdir(path):  # not hidden or .py files: a run writes none
-            if not name.startswith(".") and not name.endswith(".py"):
+        for name in os.listdir(path):  # what runs write; anything else (`--out .`) stays
+            if re.fullmatch(r"[^.].*\.(png|gif|jpg|csv|pt|pt2)|best|visualization|generated"
+                            r"(-\d+)?", name):
                 os.rename(os.path.join(path, name), os.path.join(aside, name))
     return OutLock(lock, path, made, aside)
 

@@ -227,17 +227,20 @@ def test_overwrite_replaces_the_whole_earlier_run_only_once_the_new_one_has_writ
     out.mkdir()
     for name in ("metrics.csv", "p25.png", "checkpoint.pt"):
         (out / name).write_text(f"old {name}")
+    (out / "notes.md").write_text("mine")  # not a run's file (say --out .): never touched
+    (out / "data").mkdir()
     lock = common.prepare_out(str(out), overwrite=True)
     assert sorted(os.listdir(out))[0] == ".lock" and not (out / "p25.png").exists()
     (out / "p1.png").write_text("new")
     del lock  # the new run failed before its metrics.csv: the earlier run comes back whole
-    assert {f: (out / f).read_text() for f in os.listdir(out) if f != "p1.png"} == {
-        "metrics.csv": "old metrics.csv", "p25.png": "old p25.png",
-        "checkpoint.pt": "old checkpoint.pt"}
+    assert {f: (out / f).read_text() for f in os.listdir(out) if f not in ("p1.png", "data")} \
+        == {"metrics.csv": "old metrics.csv", "p25.png": "old p25.png",
+            "checkpoint.pt": "old checkpoint.pt", "notes.md": "mine"}
     lock = common.prepare_out(str(out), overwrite=True)
     (out / "metrics.csv").write_text("new")
     del lock  # the new run wrote: the earlier run's files (p1.png too) are gone
-    assert os.listdir(out) == ["metrics.csv"] and (out / "metrics.csv").read_text() == "new"
+    assert sorted(os.listdir(out)) == ["data", "metrics.csv", "notes.md"]
+    assert (out / "metrics.csv").read_text() == "new" and (out / "notes.md").read_text() == "mine"
 
 
 def test_prepare_out_unwritable_folder_is_a_user_error(tmp_path):
