@@ -51,7 +51,7 @@ SCRIPT = "dcgan_celeba"
 TUTORIAL = dict(batch_size=128, lr=0.0002, lr_d=None, beta1=0.5, ema=0.0, amp="off",
                 decode_once=False, channels_last=False)
 MAY_CHANGE = {"epochs", "time_budget", "log_every", "sample_every", "checkpoint_every", "device",
-              "workers", "fid", "fid_weights", "decode_once", "amp"}  # with --resume
+              "workers", "fid", "fid_weights", "fid_every", "decode_once", "amp"}  # with --resume
 
 
 # -- Inputs ------------------------------------------------------------------------------------
@@ -409,9 +409,9 @@ def results(args, img_list, G_losses, D_losses, real_batch, G_ema, fixed_noise, 
     # Addition: the generator (for --generate, and on the CPU for other projects), FID, the end
     save_generator(sampleG.cpu().to(memory_format=torch.contiguous_format),
                    (fixed_noise[:2].cpu(),), args.out, SCRIPT,
-                   {k: args.saved[k] for k in GENERATOR_SETTINGS})
-    if args.fid and control.stopped != "interrupted":
-        fid_report(sampleG, dataloader.dataset, args, control.epoch, iters)
+                   {k: args.saved[k] for k in RUN_SETTINGS})
+    if control.stopped != "interrupted":  # the last FID, fid.png, is it copying? (appendix G)
+        quality_at_end(control, dataloader.dataset, iters)
     return control.summary(iters)
 
 
@@ -421,6 +421,7 @@ IMPLIED = {"encoder-decoder": dict(batch_size=32, beta1=0.9),
            "wgan": dict(lr=0.00005, beta1=0.0, beta2=0.9, d_updates=5),
            "wgan-gp": dict(lr=0.0001, beta1=0.0, beta2=0.9, d_updates=5)}  # as published
 GENERATOR_SETTINGS = ("arch", "nz", "ngf", "nc", "image_size", "net_capacity", "filter_size")
+RUN_SETTINGS = GENERATOR_SETTINGS + ("dataroot", "seed", "holdout")  # for --generate --nearest
 
 
 def more_flags(p):
@@ -457,13 +458,23 @@ def more_flags(p):
     add("--ema", type=unit_interval, default=0.999, help="samples and saved files come from a "
         "moving average of G's weights with this decay (0: G itself)")
     add = p.add_argument_group("evaluation").add_argument
-    add("--fid", type=int_range(0, 100000), default=0, metavar="N",
-        help="at the end: FID and Inception Score of N samples (needs torch-fidelity)")
+    add("--fid", type=int_range(0, 100000), default=0, metavar="N", help="every --fid-every "
+        "epochs: FID, KID and Inception Score of N samples against N real images; the generator "
+        "of the lowest FID kept in OUT/best/ (needs torch-fidelity)")
+    add("--fid-every", type=int_range(1, 100000), default=1, metavar="K",
+        help="--fid every K epochs")
+    add("--holdout", type=int_range(0, 10**9), metavar="N", help="images held out of training "
+        "(a seeded choice, before training) for the copying ratio (default: min(1000, 10%%); "
+        "none in folders under 200 images)")
     add("--fid-weights", metavar="PATH", help="torch-fidelity's Inception weights file, for "
         "machines that cannot download it")
     add("--generate", metavar="PATH", help="no training: samples from a run's "
         "generator_weights.pt, into a new folder beside it (or --out)")
     add("--num-samples", type=int_range(1, 1024), default=64, help="images for --generate")
+    add("--nearest", action="store_true", help="with --generate: nearest.png and the copying "
+        "ratio, against the run's training and held-out images")
+    add("--interpolate", type=int_range(2, 100), metavar="K", help="with --generate: rows of K "
+        "images along a spherical path between two random noise points (interpolation.png, .pt)")
     add = p.add_argument_group("run control").add_argument
     add("--seed", type=seed_int, default=999,
         help="random seed, printed at the start (the tutorial's manualSeed: 999)")
@@ -488,10 +499,14 @@ def check_args(args):
         fail("--arch encoder-decoder is the article's 64x64 model: use --image-size 64")
     if args.label_smoothing and loss != "bce":
         fail("--label-smoothing goes with --loss bce")
+    if (args.nearest or args.interpolate) and not args.generate:
+        fail("--nearest and --interpolate go with --generate PATH")
     idle = dict(net_capacity=not keras, filter_size=not keras, ngf=keras, ndf=keras,
                 clip_value=loss != "wgan", label_smoothing=not args.label_smoothing,
-                fid=not args.fid, ema=not args.ema, checkpoint_every=not args.checkpoint_every,
-                num_samples=not args.generate)
+                fid=not args.fid, fid_every=not args.fid, ema=not args.ema,
+                checkpoint_every=not args.checkpoint_every,
+                num_samples=not args.generate, nearest=not args.nearest,
+                interpolate=not args.interpolate)
     return [k for k, v in idle.items() if v]
 
 
@@ -560,6 +575,7 @@ class Control:
         self.parts = {k: v for k, v in parts.items() if k != "G_ema" or v is not parts["netG"]}
         self.img_list, self.G_losses, self.D_losses = img_list, G_losses, D_losses
         self.stopped, self.why, self.epoch, self.warned, self.first = None, None, 0, set(), True
+        self.fid, self.best, self.recent = [], [], []  # --fid's rows, [epoch, FID]; D's outputs
         self.reserve = 2.0 + (args.fid or 0) * (0.002 if args.device.type == "cuda" else 0.05)
         self.end = args.started + (args.time_budget or math.inf)
 
@@ -589,6 +605,7 @@ class Control:
             self.D_losses += ckpt["D_losses"]
             self.G_ema.steps = ckpt["ema_steps"]
             self.loader.start, self.epoch = ckpt["batch"], ckpt["epoch"]
+            self.fid, self.best = ckpt.get("fid", []), ckpt.get("best", [])
         except (RuntimeError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
             fail(f"{path} does not fit these networks ({str(e).splitlines()[0][:120]})")
         print(f"resumed {path}: epoch {ckpt['epoch']}, batch {ckpt['batch']}, iter "
@@ -619,6 +636,7 @@ class Control:
         fake_std, real_std = torch.stack([x.detach().float().std(0).mean()
                                           for x in (fake, real)]).tolist()
         errD, errG, D_x, D_G_z1, D_G_z2 = self.numbers
+        self.recent = (self.recent + [(D_x, D_G_z1)])[-20:]  # for the summary's health lines
         self.writer.writerow(dict(epoch=epoch, iteration=iters, loss_d=errD, loss_g=errG,
                                   d_x=D_x, d_g_z1=D_G_z1, d_g_z2=D_G_z2, fake_std=fake_std,
                                   images_per_sec=rate))
@@ -664,6 +682,9 @@ class Control:
         why, end = self.why, i + 1 == len(self.loader)
         self.epoch = epoch
         every = self.args.checkpoint_every and iters % self.args.checkpoint_every == 0
+        if end and self.args.fid and (epoch + 1) % self.args.fid_every == 0 and not why:
+            spent = measure(self, epoch, iters) if self.args.rank == 0 else 0.0  # appendix G
+            self.step_started, self.last = now + spent, (self.last[0] + spent, self.last[1])
         if why or end or every:
             self.checkpoint(epoch + end, 0 if end else i + 1, iters)
         self.loader.start = 0
@@ -682,6 +703,7 @@ class Control:
                          "args": args.saved, "world": args.world, "rng": rng, "epoch": epoch,
                          "batch": batch, "iters": iters, "ema_steps": self.G_ema.steps,
                          "G_losses": numbers(self.G_losses), "D_losses": numbers(self.D_losses),
+                         "fid": self.fid, "best": self.best,
                          "img_list": [(g * 255).round().byte() for g in self.img_list]},
                         os.path.join(args.out, "checkpoint.pt"))
         self.reserve = max(self.reserve, 2.0 + 2 * (time.perf_counter() - t0))
@@ -704,6 +726,10 @@ class Control:
             print(f"note: the tutorial's 5 epochs show D ~1M CelebA images and faces appear "
                   f"after ~200k: expect noise or blobs from this run's "
                   f"{iters * args.batch_size:,} images")
+        print("\n".join(health(self, iters)))
+        if self.best:
+            print(f"best: epoch {self.best[0]}, FID {self.best[1]:.1f} "
+                  f"({os.path.join(args.out, 'best', 'generator_weights.pt')})")
         if args.ddp:
             dist.barrier()  # every process ends once rank 0 has written its files
         return 130 if why == "interrupted" else 0
@@ -721,7 +747,7 @@ def numbers(losses):
 
 
 METRICS = ["epoch", "iteration", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "fake_std",
-           "images_per_sec", "fid", "inception_score"]
+           "images_per_sec", "fid", "kid", "inception_score"]
 
 
 # -- C. The data: image files of any folder, decoded once, batches on the device, resumable -----
@@ -779,11 +805,31 @@ class EpochSampler(torch.utils.data.DistributedSampler):
     order per epoch (set_epoch), starting at batch `start` (a mid-epoch --resume)."""
 
     def __init__(self, dataset, args):
+        args.held = hold_out(dataset, args)  # --holdout: taken out of the training set first
         super().__init__(dataset, args.world, args.rank, seed=args.seed, drop_last=args.world > 1)
         self.share, self.start = args.batch_size // args.world, 0
 
     def __iter__(self):
         return iter(list(super().__iter__())[self.start * self.share:])
+
+
+def hold_out(dataset, args, say=True):
+    """--holdout: a seeded choice of images taken out of `dataset` before training (the copying
+    ratio's unseen images); returns them as a dataset of their own."""
+    n, held = len(dataset.samples), copy.copy(dataset)
+    k = args.holdout if args.holdout is not None else min(1000, n // 10) if n >= 200 else 0
+    if k and k > n - 2:
+        fail(f"--holdout {k} leaves {n - k} of the {n} images to train on; pass a smaller one")
+    out = set(torch.randperm(n, generator=torch.Generator().manual_seed(args.seed))[:k].tolist())
+    held.samples = held.imgs = [x for j, x in enumerate(dataset.samples) if j in out]
+    dataset.samples = dataset.imgs = [x for j, x in enumerate(dataset.samples) if j not in out]
+    dataset.targets = [c for _, c in dataset.samples]
+    args.saved["holdout"] = k  # for --generate --nearest (and the same split on --resume)
+    if say:
+        print(f"holdout: {k} of the {n} images held out of training (seeded), for the copying "
+              f"ratio" if k else f"holdout: none ({n} images; --holdout N holds N out of "
+              f"training, for the copying ratio)")
+    return held
 
 
 def epochs_of(loader, args):
@@ -1117,47 +1163,179 @@ def fid_check(args):
              f"on a machine that cannot ({type(e).__name__})")
 
 
-def fid_report(modelG, dataset, args, epoch, iters):
-    """--fid N: FID of N samples against N real images, and their Inception Score, by
-    torch-fidelity's calculate_metrics; a metrics.csv row."""
-    import torch_fidelity
-    t0, sampleG = time.perf_counter(), sampling_copy(modelG, args)
-    real = real_images(dataset, args)
-    n = len(real)
-    gen = torch.Generator(args.device).manual_seed(args.seed + 1)  # the same noise every time
-    u8 = lambda x: ((x.float() + 1) * 127.5).round().clamp(0, 255).byte().expand(-1, 3, -1, -1)
-    with torch.no_grad():  # torch-fidelity's Inception takes uint8 RGB images
-        fakes = torch.cat([u8(sampleG(torch.randn(len(k), args.nz, 1, 1, generator=gen,
-                                                  device=args.device)).cpu())
-                           for k in torch.arange(n).split(500)])
+def fidelity(args):
+    """torch-fidelity's parts (imported here: --fid only): its Inception feature extractor (or
+    any registered under its name) and its FID, KID and Inception Score functions."""
+    from torch_fidelity import metric_fid, metric_isc, metric_kid, utils
     try:  # offline, torch-fidelity cannot download its Inception weights
-        m = torch_fidelity.calculate_metrics(
-            input1=torch.utils.data.Subset(fakes, range(n)), fid=True, isc=True, verbose=False,
-            input2=torch.utils.data.Subset(real, range(n)), cuda=args.device.type == "cuda",
-            feature_extractor_weights_path=args.fid_weights, save_cpu_ram=True)
+        extractor = utils.create_feature_extractor(
+            "inception-v3-compat", ["2048", "logits_unbiased"], cuda=args.device.type == "cuda",
+            verbose=False, feature_extractor_weights_path=args.fid_weights)
     except OSError as e:
         fail(f"FID: cannot get torch-fidelity's Inception weights ({e}); on an offline machine "
              f"pass --fid-weights with {FID_WEIGHTS}")
-    fid, score = m["frechet_inception_distance"], m["inception_score_mean"]
-    print(f"FID: {fid:.2f}, Inception Score: {score:.2f} ({n} samples against {n} real images, "
-          f"{time.perf_counter() - t0:.0f} s)", flush=True)
-    with open(os.path.join(args.out, "metrics.csv"), "a", newline="") as f:
-        csv.DictWriter(f, METRICS).writerow(dict(epoch=epoch, iteration=iters, fid=round(fid, 3),
-                                                 inception_score=round(score, 3)))
+    return types.SimpleNamespace(fid=metric_fid, isc=metric_isc, kid=metric_kid, features=lambda x:
+                                 utils.get_featuresdict_from_dataset(torch.utils.data.Subset(
+                                     x, range(len(x))), extractor, 64, args.device.type == "cuda",
+                                     True, False))
 
 
-def real_images(dataset, args):
-    """--fid's real images: N of the dataset's readable ones (a seeded choice), as uint8 RGB."""
+def measure(control, epoch, iters):
+    """--fid N at an epoch's end (rank 0): FID, KID (unbiased at small N) and Inception Score of
+    N samples of fixed noise against N fixed training images (theirs computed once a run, by
+    torch-fidelity's own functions); a metrics.csv row, fid.png, OUT/best/ when it is the
+    lowest FID so far. Returns the seconds it took."""
+    args, t0, c = control.args, time.perf_counter(), control
+    if not hasattr(c, "tf"):
+        c.tf, c.real = fidelity(args), real_images(control.loader.dataset, args, args.fid)
+    n, sampleG = len(c.real), sampling_copy(c.G_ema, args)
+    c.fakes = samples_u8(sampleG, args, n)
+    c.fake_f, c.fake_iters = c.tf.features(c.fakes), iters
+    c.real_f = getattr(c, "real_f", None) or c.tf.features(c.real)  # once a run
+    stats = lambda f: c.tf.fid.fid_featuresdict_to_statistics(f, "2048")  # noqa: E731
+    fid = c.tf.fid.fid_statistics_to_metric(stats(c.fake_f), stats(c.real_f), False)[
+        "frechet_inception_distance"]
+    kid = c.tf.kid.kid_featuresdict_to_metric(c.fake_f, c.real_f, "2048", verbose=False,
+                                              kid_subset_size=min(1000, n))[
+        "kernel_inception_distance_mean"] if n > 1 else math.nan
+    score = c.tf.isc.isc_featuresdict_to_metric(c.fake_f, "logits_unbiased", verbose=False,
+                                                isc_splits=min(10, n))["inception_score_mean"]
+    print(f"FID: {fid:.2f}, KID: {kid:.4f}, Inception Score: {score:.2f} ({n} samples against "
+          f"{n} real images, epoch {epoch + 1}, {time.perf_counter() - t0:.0f} s)", flush=True)
+    row = dict(epoch=epoch, iteration=iters, fid=round(fid, 3), kid=round(kid, 5),
+               inception_score=round(score, 3))
+    c.writer.writerow(row)
+    c.fid.append({**row, "images": iters * args.batch_size})
+    if not c.best or fid < c.best[1]:  # the generator of the lowest FID so far
+        c.best[:] = [epoch + 1, fid]
+        os.makedirs(os.path.join(args.out, "best"), exist_ok=True)
+        export(sampleG, args, os.path.join(args.out, "best"))
+        print(f"best so far: epoch {epoch + 1}, FID {fid:.1f}, kept in "
+              f"{os.path.join(args.out, 'best')}")
+    fid_figure(c.fid, args.out)
+    return time.perf_counter() - t0
+
+
+def fid_figure(rows, out):
+    """fid.png: FID against iterations and against the images D has seen."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, key, name in zip(axes, ("iteration", "images"), ("iterations", "images seen")):
+        ax.plot([r[key] for r in rows], [r["fid"] for r in rows], marker="o")
+        ax.set_xlabel(name)
+    axes[0].set_ylabel("FID (lower is better)")
+    fig.savefig(os.path.join(out, "fid.png"), dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def export(G, args, folder):
+    """G's files in `folder`: generator.pt2 and generator_weights.pt (with what --generate
+    --nearest needs: the run's folder, seed and held-out images)."""
+    cpu = copy.deepcopy(G).cpu().to(memory_format=torch.contiguous_format)
+    save_generator(cpu, (torch.randn(2, args.nz, 1, 1),), folder, SCRIPT,
+                   {k: args.saved[k] for k in RUN_SETTINGS})
+
+
+def samples_u8(G, args, n, seed=1):
+    """n samples of G from seeded noise (the same every time), as uint8 RGB."""
+    gen = torch.Generator(args.device).manual_seed(args.seed + seed)
+    with torch.no_grad():
+        return torch.cat([u8(G(torch.randn(len(k), args.nz, 1, 1, generator=gen,
+                                           device=args.device)).cpu())
+                          for k in torch.arange(n).split(500)])
+
+
+def u8(x):
+    """Images in [-1, 1] as uint8 RGB: what torch-fidelity's Inception takes."""
+    return ((x.float() + 1) * 127.5).round().clamp(0, 255).byte().expand(-1, 3, -1, -1)
+
+
+def real_images(dataset, args, n):
+    """n of the dataset's readable images (a seeded choice), as uint8 RGB."""
     pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))
     images = []
     for k in pick.tolist():
         x, bad = dataset[k]
         if not bad:
-            images.append(((x.float() + 1) * 127.5).round().clamp(0, 255).byte()
-                          .expand(3, -1, -1))
-        if len(images) == args.fid:
+            images.append(u8(x[None])[0])
+        if len(images) == n:
             break
-    return torch.stack(images)
+    return torch.stack(images) if images else torch.zeros(0, 3, 1, 1, dtype=torch.uint8)
+
+
+def quality_at_end(control, dataset, iters):
+    """The run's last FID (if not measured at this point), then: is it copying?"""
+    args = control.args
+    if args.fid and getattr(control, "fake_iters", None) != iters:
+        measure(control, control.epoch, iters)
+    if args.fid:  # in Inception features: the last FID's samples and training images
+        c = control
+        known = {id(c.fakes): c.fake_f, id(c.real): c.real_f}  # no features computed twice
+        embed = lambda x: (known.get(id(x)) or c.tf.features(x))["2048"]  # noqa: E731
+        copying(args, os.path.join(args.out, "nearest.png"), control.fakes, control.real,
+                real_images(args.held, args, len(control.real)), embed, "Inception features")
+    else:
+        copying(args, os.path.join(args.out, "nearest.png"),
+                samples_u8(sampling_copy(control.G_ema, args), args, 500),
+                real_images(dataset, args, 1000), real_images(args.held, args, 1000),
+                lambda x: x.float().flatten(1), "pixels")
+
+
+def copying(args, path, samples, train, held, embed, space):
+    """nearest.png: 8 samples, each beside its 3 nearest training images; and the copying ratio
+    (Meehan et al., AISTATS 2020): the median distance of the samples to their nearest training
+    image over that to their nearest held-out one, in sets of the same size. About 1: no closer
+    to the images it trained on than to unseen ones; below 1: copying."""
+    s, t = embed(samples), embed(train)
+    to_train = torch.cdist(s.float(), t.float())
+    nearest = to_train[:8].topk(min(3, len(train)), largest=False).indices
+    grid = torch.cat([torch.cat([samples[k:k + 1], train[nearest[k]]])
+                      for k in range(min(8, len(s)))])
+    vutils.save_image(grid.float() / 255, path, nrow=1 + nearest.shape[1], padding=2)
+    print(f"{os.path.basename(path)}: samples (left) beside their nearest training images, in "
+          f"{space}")
+    if len(held) < 2:
+        return print("note: no copying ratio: no images were held out of training (--holdout N)")
+    size = min(len(held), len(train))
+    sub = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed))[:size]
+    ratio = float(to_train[:, sub].min(1)[0].median() /
+                  torch.cdist(s.float(), embed(held[:size]).float()).min(1)[0].median())
+    verdict = "copying: the samples are closer to the training images than to unseen ones" \
+        if ratio < 0.9 else "not copying" if ratio > 0.95 else "perhaps copying"
+    print(f"copying ratio {ratio:.2f}: {verdict} (distance to the nearest of {size} training "
+          f"images over that to the nearest of {size} held-out ones, in {space}; about 1: not "
+          f"copying, below 1: copying)")
+
+
+def fresh(base, exts):
+    """base, or base-2, base-3 ...: a name no earlier file has (never over an earlier file)."""
+    return next(b for b in (base + (f"-{k}" if k > 1 else "") for k in range(1, 10**6))
+                if not any(os.path.exists(b + e) for e in exts))
+
+
+def health(control, iters):
+    """Two lines: does the run look healthy (D's outputs against the tutorial's run, the
+    failure signs seen, the FID trend), and what to try next if not."""
+    args, signs = control.args, sorted(control.warned)
+    fid = control.fid
+    trend = f"; FID {fid[0]['fid']:.1f} -> {fid[-1]['fid']:.1f}" if len(fid) > 1 else ""
+    if args.loss != "bce" or not control.recent:
+        return [f"health: no verdict from D's outputs ({args.loss} loss){trend}"]
+    D_x, D_G_z = (float(np.median(v)) for v in zip(*control.recent))
+    said = f"D(x) {D_x:.2f}, D(G(z)) {D_G_z:.2f} over the last log lines (the tutorial's late " \
+        f"in training: D(x) ~0.5-0.9, D(G(z)) ~0.1-0.5)"
+    wins, loses = D_x > 0.95 and D_G_z < 0.05, D_x < 0.4
+    if iters * args.batch_size < 200000 and not (wins or signs):
+        return [f"health: too early to judge ({said}){trend}", "next: train longer (--resume "
+                f"{os.path.join(args.out, 'checkpoint.pt')} --epochs N)"]
+    if not (wins or loses or signs) and not (len(fid) > 2 and fid[-1]["fid"] > 1.2 * min(
+            r["fid"] for r in fid)):
+        return [f"health: looks healthy: {said}; no failure signs{trend}",
+                "next: more epochs improve it; OUT/best/ keeps the lowest FID's generator"]
+    why = "D wins (G's gradients vanish)" if wins else "D is losing (it cannot tell)" if \
+        loses else "failure signs: " + ", ".join({"d": "D wins", "std": "mode collapse"}[s]
+                                                  for s in signs) if signs else "FID rising"
+    return [f"health: not healthy: {why}: {said}{trend}",
+            "next: try --lr-d 0.0001, --g-updates 2 or --loss wgan-gp; use OUT/best/ if FID rose"]
 
 
 # -- H. Generate: samples of a saved generator, without training (its weights only) -------------
@@ -1182,19 +1360,56 @@ def generate(args):
              f"generator_weights.pt written by {SCRIPT}.py")
     torch.manual_seed(args.seed)
     print(f"Random Seed:  {args.seed}\ndevice: {device}")
+    noise = torch.randn(args.num_samples, s["nz"], 1, 1)
+    nrow, name = int(args.num_samples ** 0.5), "generated"
+    if args.interpolate:  # row r: from sample r of a plain --generate of 2R samples to its R + r
+        rows, nrow, name = max(1, args.num_samples // args.interpolate), args.interpolate, \
+            "interpolation"
+        torch.manual_seed(args.seed)
+        a, b = torch.randn(2 * rows, s["nz"], 1, 1).flatten(1).split(rows)
+        t, omega = torch.linspace(0, 1, nrow).view(1, -1, 1), torch.acos(
+            (nn.functional.normalize(a, dim=1) * nn.functional.normalize(b, dim=1)).sum(1)
+            .clamp(-1, 1)).view(-1, 1, 1).clamp_min(1e-6)  # slerp: on the sphere's great circle
+        noise = (torch.sin((1 - t) * omega) * a[:, None] + torch.sin(t * omega) * b[:, None]) / \
+            torch.sin(omega)
+        noise = noise.flatten(0, 1)[..., None, None]
     with torch.no_grad():
-        fake = netG(torch.randn(args.num_samples, s["nz"], 1, 1, device=device)).cpu()
+        fake = netG(noise.to(device)).cpu()
     out = generate_out(args.out, args.generate)
     prepare_out(out, new_run=False, hold=False)
     names = [os.path.join(out, n) for n in ("generated.png", "generated.pt")]
-    if any(map(os.path.exists, names)) and not args.overwrite:
+    if not args.interpolate and any(map(os.path.exists, names)) and not args.overwrite:
         fail(f"--out {out} holds an earlier generated.png; pass a new --out, or --overwrite")
     with prepare_out(out, new_run=False):  # holds --out while writing
+        if args.interpolate:  # never over an earlier file
+            names = [fresh(os.path.join(out, name), (".png", ".pt")) + e for e in (".png", ".pt")]
         vutils.save_image(fake, names[0], padding=2, normalize=True, value_range=(-1, 1),
-                          nrow=int(args.num_samples ** 0.5))
+                          nrow=nrow)
         atomic_save(fake, names[1])  # the images, for your tools
-    print(f"wrote {names[0]} and generated.pt ({tuple(fake.shape)}, in [-1, 1])")
+        print(f"wrote {names[0]} and {os.path.basename(names[1])} ({tuple(fake.shape)}, in "
+              f"[-1, 1])")
+        if args.nearest:
+            nearest_of(fake, s, saved["settings"], args, device, out)
     return 0
+
+
+def nearest_of(fake, s, settings, args, device, out):
+    """--generate --nearest: nearest.png and the copying ratio of these samples against the
+    run's own folder (named in the weights file), split as it was for training."""
+    root = settings.get("dataroot", args.dataroot)
+    run = types.SimpleNamespace(seed=settings.get("seed", args.seed), holdout=settings.get(
+        "holdout", 0), saved={}, nz=s["nz"], device=device, fid=args.fid,
+        fid_weights=args.fid_weights)
+    dataset = FolderOfImages(root, transforms.Compose(
+        [transforms.Resize(s["image_size"]), transforms.CenterCrop(s["image_size"]),
+         transforms.ToTensor(), transforms.Normalize((0.5,) * s["nc"], (0.5,) * s["nc"])]
+        + [transforms.Grayscale()] * (s["nc"] == 1)))
+    held = hold_out(dataset, run, say=False)
+    n, tf = args.fid or 1000, fid_check(args) or fidelity(run) if args.fid else None
+    embed = (lambda x: tf.features(x)["2048"]) if args.fid else (lambda x: x.float().flatten(1))
+    copying(run, fresh(os.path.join(out, "nearest"), (".png",)) + ".png",
+            u8(fake), real_images(dataset, run, n),
+            real_images(held, run, n), embed, "Inception features" if args.fid else "pixels")
 
 
 if __name__ == "__main__":
