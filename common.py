@@ -338,7 +338,7 @@ def load_checkpoint(path, script):
     except Exception as e:  # a truncated, foreign or corrupt file, or a .pt2 program
         if path.endswith(".pt2"):
             fail(f"{path} is the exported program for other projects; {script}.py reads the "
-                 f"generator_weights.pt (or checkpoint.pt) beside it")
+                 f"generator_weights.pt beside it (--generate) or checkpoint.pt (--resume)")
         fail(f"cannot load {path} ({type(e).__name__}); pass a checkpoint.pt or "
              f"generator_weights.pt written by {script}.py")
     found = ckpt.get("script") if isinstance(ckpt, dict) else None

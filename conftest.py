@@ -7,3 +7,9 @@ import os
 os.environ.setdefault("GAN_EXAMPLES_CUDA_VISIBLE_DEVICES",
                       os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+# pytest -n N (pytest-xdist, requirements-test.txt): N test processes share the cores, so each
+# runs torch on one thread (no fight over the cores; a run in a test and a run it starts then
+# sum in the same order, which the bit-for-bit resume tests compare)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"

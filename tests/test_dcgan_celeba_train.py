@@ -2,8 +2,6 @@
 networks, its outputs and figures, on small real JPEG folders made here (the tutorial's
 img_align_celeba/ layout and a flat folder); decode-once gives the tutorial's values and nothing
 is ever written into --dataroot."""
-import argparse
-import ast
 import hashlib
 import io
 import math
@@ -15,20 +13,14 @@ from bisect import bisect_right
 
 import pytest
 import torch
-import torchvision
 from PIL import Image
 
 import dcgan_celeba
-import helpers
-from helpers import ROOT, ckpt, make_image_folder, rows
+from helpers import CELEBA_SMALL as SMALL, ROOT, celeba, ckpt, make_image_folder, rows
 
 OUTPUTS = ["training_images.png", "losses.png", "progress.gif", "real_vs_fake.png",
            "metrics.csv", "checkpoint.pt", "generator.pt2", "generator_weights.pt"]
-SMALL = ["--image-size", 32, "--workers", 0, "--ngf", 8, "--ndf", 8]
 
-
-def in_process(*args):
-    return helpers.in_process(dcgan_celeba.main, *args)
 
 
 def snapshot(root):
@@ -309,7 +301,7 @@ def test_dry_run_in_the_tutorials_layout_writes_every_output(tmp_path, capsys):
     data = make_image_folder(tmp_path / "celeba", n=12, size=48, corrupt=True)
     before = snapshot(data)
     out = tmp_path / "out"
-    assert in_process("--dataroot", data, "--out", out, "--dry-run", "--batch-size", 8,
+    assert celeba("--dataroot", data, "--out", out, "--dry-run", "--batch-size", 8,
                       "--workers", 0, "--ngf", 16, "--ndf", 16) == 0
     r = capsys.readouterr()
     assert r.out.startswith("arguments: python dcgan_celeba.py ")
@@ -342,7 +334,7 @@ def test_flat_folder_skips_the_corrupt_file_and_generate_writes_new_samples(tmp_
     data = make_image_folder(tmp_path / "flat", n=15, size=40, flat=True, corrupt=True)
     before = snapshot(data)
     out = tmp_path / "out"
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
                       "--epochs", 1, "--workers", 2, "--log-every", 2, "--sample-every", 2) == 0
     printed = capsys.readouterr()
     assert "skipped 1 unreadable image file" in printed.err and "Traceback" not in printed.err
@@ -354,8 +346,8 @@ def test_flat_folder_skips_the_corrupt_file_and_generate_writes_new_samples(tmp_
     assert [int(r["iteration"]) for r in assert_fresh_rows(out)] == [0, 2, 3]
     assert snapshot(data) == before  # nothing written into --dataroot
     weights = out / "generator_weights.pt"
-    assert in_process("--generate", weights, "--num-samples", 9) == 0  # no --out: a new folder
-    assert in_process("--generate", weights, "--num-samples", 9, "--seed", 1) == 0
+    assert celeba("--generate", weights, "--num-samples", 9) == 0  # no --out: a new folder
+    assert celeba("--generate", weights, "--num-samples", 9, "--seed", 1) == 0
     first, second = out / "generated", out / "generated-2"
     assert sorted(os.listdir(first)) == sorted(os.listdir(second)) == \
         ["generated.png", "generated.pt"]  # nothing trained, nothing replaced
@@ -364,10 +356,10 @@ def test_flat_folder_skips_the_corrupt_file_and_generate_writes_new_samples(tmp_
     assert x.shape == (9, 3, 32, 32) and x.min() >= -1 and x.max() <= 1 and x.std() > 0.01
     assert not torch.equal(x, torch.load(second / "generated.pt", weights_only=True))
     capsys.readouterr()
-    assert in_process("--generate", weights, "--out", first) == 2  # never over earlier files
+    assert celeba("--generate", weights, "--out", first) == 2  # never over earlier files
     assert "--out" in capsys.readouterr().err
     for wrong in ("generator.pt2", "checkpoint.pt"):  # each names the file --generate reads
-        assert in_process("--generate", out / wrong, "--out", tmp_path / "g") == 2
+        assert celeba("--generate", out / wrong, "--out", tmp_path / "g") == 2
         assert "generator_weights.pt" in capsys.readouterr().err
         assert not (tmp_path / "g").exists()
 
@@ -375,7 +367,7 @@ def test_flat_folder_skips_the_corrupt_file_and_generate_writes_new_samples(tmp_
 def test_image_size_128_trains_and_exports_128px(tmp_path):
     data = make_image_folder(tmp_path / "celeba", n=4, size=64)
     out = tmp_path / "out"
-    assert in_process("--dataroot", data, "--out", out, "--image-size", 128, "--batch-size", 4,
+    assert celeba("--dataroot", data, "--out", out, "--image-size", 128, "--batch-size", 4,
                       "--dry-run", "--workers", 0, "--ngf", 8, "--ndf", 8) == 0
     g = torch.export.load(str(out / "generator.pt2")).module()
     assert g(torch.randn(3, 100, 1, 1)).shape == (3, 3, 128, 128)
@@ -387,7 +379,7 @@ def test_a_short_run_draws_real_samples_not_flat_grey(tmp_path, capsys):
     how far it is from the tutorial's training."""
     data = make_image_folder(tmp_path / "celeba", n=16, size=40)
     out = tmp_path / "out"
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
                       "--epochs", 1, "--log-every", 1) == 0
     assert "expect noise or blobs from this run's 16 images" in capsys.readouterr().out
     g = torch.export.load(str(out / "generator.pt2")).module()
@@ -402,7 +394,7 @@ def test_a_short_run_draws_real_samples_not_flat_grey(tmp_path, capsys):
 def test_amp_bf16_and_channels_last_train_on_cpu(tmp_path):
     data = make_image_folder(tmp_path / "celeba", n=8, size=40)
     out = tmp_path / "out"
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
                       "--epochs", 1, "--amp", "bf16", "--channels-last") == 0
     c = ckpt(out / "checkpoint.pt")
     assert c["iters"] == 2 and all(map(torch.isfinite, torch.tensor(c["G_losses"] +
@@ -415,7 +407,7 @@ def test_amp_bf16_and_channels_last_train_on_cpu(tmp_path):
 def test_time_budget_stops_cleanly_with_every_output_fresh_rows_and_resumes(tmp_path, capsys):
     data = make_image_folder(tmp_path / "celeba", n=8, size=40)
     out = tmp_path / "out"
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
                       "--epochs", 1000, "--time-budget", 1.5, "--log-every", 1000) == 0
     printed = capsys.readouterr().out
     c = ckpt(out / "checkpoint.pt")
@@ -425,7 +417,7 @@ def test_time_budget_stops_cleanly_with_every_output_fresh_rows_and_resumes(tmp_
     assert 1 <= c["iters"] < 2000 and c["epoch"] < 1000
     table = assert_fresh_rows(out)  # the stop row is the last step's own values
     assert int(table[-1]["iteration"]) == c["iters"] - 1 == len(c["D_losses"]) - 1
-    assert in_process("--resume", out / "checkpoint.pt", "--time-budget", 0.5) == 0
+    assert celeba("--resume", out / "checkpoint.pt", "--time-budget", 0.5) == 0
     assert ckpt(out / "checkpoint.pt")["iters"] > c["iters"]
     assert_fresh_rows(out)
     with open(out / "metrics.csv") as f:  # appended, one header
@@ -439,7 +431,7 @@ def test_decode_once_and_reading_the_files_train_the_same_first_iteration(tmp_pa
     runs = {}
     for flag in ("--decode-once", "--no-decode-once"):
         out = tmp_path / flag
-        assert in_process("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
+        assert celeba("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
                           "--dry-run", "--amp", "off", flag) == 0
         runs[flag] = ckpt(out / "checkpoint.pt"), rows(out / "metrics.csv")[0]
     (a, row_a), (b, row_b) = runs.values()
@@ -453,7 +445,7 @@ def test_decode_once_and_reading_the_files_train_the_same_first_iteration(tmp_pa
 def test_reading_the_files_every_epoch_counts_an_unreadable_file_once(tmp_path, capsys):
     data = make_image_folder(tmp_path / "celeba", n=7, size=40, corrupt=True)
     out = tmp_path / "out"
-    assert in_process("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
+    assert celeba("--dataroot", data, "--out", out, *SMALL, "--batch-size", 4,
                       "--epochs", 3, "--no-decode-once") == 0
     printed = capsys.readouterr()
     counts = re.findall(r"replaced (\d+) unreadable image file", printed.err)
@@ -468,7 +460,7 @@ def test_the_same_seed_repeats_a_run_bit_for_bit_and_another_seed_changes_it(tmp
     runs = {}
     for name, flags in (("a", []), ("b", []), ("files", ["--no-decode-once", "--amp", "off"]),
                         ("decoded", ["--amp", "off"]), ("other", ["--seed", 1])):
-        assert in_process("--dataroot", data, "--out", tmp_path / name, *SMALL, "--batch-size",
+        assert celeba("--dataroot", data, "--out", tmp_path / name, *SMALL, "--batch-size",
                           4, "--epochs", 2, *flags) == 0
         runs[name] = ckpt(tmp_path / name / "checkpoint.pt")
     assert runs["a"]["D_losses"] == runs["b"]["D_losses"]
