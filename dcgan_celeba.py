@@ -576,7 +576,8 @@ class Control:
         self.img_list, self.G_losses, self.D_losses = img_list, G_losses, D_losses
         self.stopped, self.why, self.epoch, self.warned, self.first = None, None, 0, set(), True
         self.fid, self.best, self.recent = [], [], []  # --fid's rows, [epoch, FID]; D's outputs
-        self.reserve = 2.0 + (args.fid or 0) * (0.002 if args.device.type == "cuda" else 0.05)
+        self.reserve = 2.0 + (args.fid or 0) * (0.002 if args.device.type == "cuda" else 0.05) \
+            + 0.002 * min(2000, dataloader.count)  # the last FID; nearest.png reads images
         self.end = args.started + (args.time_budget or math.inf)
 
     def resume(self):
@@ -682,8 +683,9 @@ class Control:
         why, end = self.why, i + 1 == len(self.loader)
         self.epoch = epoch
         every = self.args.checkpoint_every and iters % self.args.checkpoint_every == 0
-        if end and self.args.fid and (epoch + 1) % self.args.fid_every == 0 and not why:
-            spent = measure(self, epoch, iters) if self.args.rank == 0 else 0.0  # appendix G
+        if end and self.args.fid and (epoch + 1) % self.args.fid_every == 0 and not why and \
+                time.monotonic() + 2 * getattr(self, "fid_cost", 0.0) + self.reserve < self.end:
+            spent = self.fid_cost = measure(self, epoch, iters) if self.args.rank == 0 else 0.0
             self.step_started, self.last = now + spent, (self.last[0] + spent, self.last[1])
         if why or end or every:
             self.checkpoint(epoch + end, 0 if end else i + 1, iters)
