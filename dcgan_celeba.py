@@ -1147,7 +1147,7 @@ def save_progress_figure(G, netD, args, iters):
     plt.close(fig)
 
 
-# -- G. Evaluation: FID and Inception Score with torch-fidelity ---------------------------------
+# -- G. Evaluation: FID along the run and the best G kept, is it copying?, the run's health -----
 FID_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name
 
 
@@ -1317,8 +1317,9 @@ def fresh(base, exts):
 def health(control, iters):
     """Two lines: does the run look healthy (D's outputs against the tutorial's run, the
     failure signs seen, the FID trend), and what to try next if not."""
-    args, signs = control.args, sorted(control.warned)
-    fid = control.fid
+    args, signs, fid = control.args, sorted(control.warned), control.fid
+    best = f"{os.path.join(args.out, 'best')} keeps the lowest FID's generator" if args.fid \
+        else "--fid N measures FID each epoch and keeps the best generator"
     trend = f"; FID {fid[0]['fid']:.1f} -> {fid[-1]['fid']:.1f}" if len(fid) > 1 else ""
     if args.loss != "bce" or not control.recent:
         return [f"health: no verdict from D's outputs ({args.loss} loss){trend}"]
@@ -1332,12 +1333,12 @@ def health(control, iters):
     if not (wins or loses or signs) and not (len(fid) > 2 and fid[-1]["fid"] > 1.2 * min(
             r["fid"] for r in fid)):
         return [f"health: looks healthy: {said}; no failure signs{trend}",
-                "next: more epochs improve it; OUT/best/ keeps the lowest FID's generator"]
+                f"next: more epochs improve it; {best}"]
     why = "D wins (G's gradients vanish)" if wins else "D is losing (it cannot tell)" if \
         loses else "failure signs: " + ", ".join({"d": "D wins", "std": "mode collapse"}[s]
                                                   for s in signs) if signs else "FID rising"
     return [f"health: not healthy: {why}: {said}{trend}",
-            "next: try --lr-d 0.0001, --g-updates 2 or --loss wgan-gp; use OUT/best/ if FID rose"]
+            f"next: try --lr-d 0.0001, --g-updates 2 or --loss wgan-gp; {best}"]
 
 
 # -- H. Generate: samples of a saved generator, without training (its weights only) -------------
