@@ -177,3 +177,19 @@ def test_nearest_and_interpolate_without_generate_are_refused(tmp_path, user_err
     import helpers
     p = helpers.script("dcgan_celeba.py", "--nearest", check=False)
     user_error(p, "--nearest", "--generate")
+
+
+def test_with_fid_the_copying_ratio_is_in_inception_features_at_the_end_and_with_generate(
+        tmp_path, stand_in, capsys):
+    data, out = make_image_folder(tmp_path / "d", n=32), tmp_path / "o"
+    assert run("--dataroot", data, *SMALL, "--epochs", 1, "--fid", 16, "--holdout", 8,
+               "--out", out) == 0
+    printed = capsys.readouterr().out
+    assert "holdout: 8 of the 32 images held out" in printed and "dataset: 24 images" in printed
+    assert "nearest of 8 training images over that to the nearest of 8 held-out ones, in " \
+        "Inception features" in printed
+    assert run("--generate", out / "best" / "generator_weights.pt", "--nearest", "--fid", 8,
+               "--num-samples", 8) == 0
+    printed = capsys.readouterr().out
+    assert "copying ratio " in printed and "in Inception features" in printed
+    assert (out / "best" / "generated" / "nearest.png").exists()
