@@ -1322,7 +1322,8 @@ def health(control, iters):
         else "--fid N measures FID each epoch and keeps the best generator"
     trend = f"; FID {fid[0]['fid']:.1f} -> {fid[-1]['fid']:.1f}" if len(fid) > 1 else ""
     if args.loss != "bce" or not control.recent:
-        return [f"health: no verdict from D's outputs ({args.loss} loss){trend}"]
+        return [f"health: no verdict from D's outputs ({args.loss} loss: scores, not "
+                f"probabilities){trend}", f"next: see losses.png and the warnings above; {best}"]
     D_x, D_G_z = (float(np.median(v)) for v in zip(*control.recent))
     said = f"D(x) {D_x:.2f}, D(G(z)) {D_G_z:.2f} over the last log lines (the tutorial's late " \
         f"in training: D(x) ~0.5-0.9, D(G(z)) ~0.1-0.5)"
