@@ -12,6 +12,7 @@ from helpers import ENV, ROOT, celeba, ckpt, make_image_folder
 
 SCRIPT = os.path.join(ROOT, "dcgan_celeba.py")
 OUTPUTS = ["training_images.png", "losses.png", "progress.gif", "real_vs_fake.png",
+           "nearest.png",
            "metrics.csv", "checkpoint.pt", "generator.pt2", "generator_weights.pt"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 DDP_ENV = {**ENV, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

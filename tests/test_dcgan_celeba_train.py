@@ -19,6 +19,7 @@ import dcgan_celeba
 from helpers import CELEBA_SMALL as SMALL, ROOT, celeba, ckpt, make_image_folder, rows
 
 OUTPUTS = ["training_images.png", "losses.png", "progress.gif", "real_vs_fake.png",
+           "nearest.png",
            "metrics.csv", "checkpoint.pt", "generator.pt2", "generator_weights.pt"]
 
 
@@ -320,7 +321,7 @@ def test_dry_run_in_the_tutorials_layout_writes_every_output(tmp_path, capsys):
     assert x.shape == (5, 3, 64, 64) and x.min() >= -1 and x.max() <= 1
     row = rows(out / "metrics.csv")[0]
     assert set(row) == {"epoch", "iteration", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2",
-                        "fake_std", "images_per_sec", "fid", "inception_score"}
+                        "fake_std", "images_per_sec", "fid", "kid", "inception_score"}
     assert 0 <= float(row["d_x"]) <= 1 and 0 <= float(row["d_g_z1"]) <= 1 and row["fid"] == ""
     c = ckpt(out / "checkpoint.pt")
     assert c["script"] == "dcgan_celeba" and c["args"]["image_size"] == 64
