@@ -528,3 +528,45 @@ def count_syncs(fn, *args, show=False):
         for site, n in sites.most_common():
             print(f"-- {n} host syncs from:\n{site}")
     return result, sites
+
+
+def tiny_inception():
+    """A stand-in for torch-fidelity's InceptionV3 feature extractor with its calling
+    convention (uint8 (N, 3, H, W) in; '2048' features and 'logits_unbiased' out), buildable
+    offline: the real weights cannot be downloaded here."""
+    import torch
+    import torch.nn.functional as F
+    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+
+    class TinyInception(FeatureExtractorBase):
+        calls = []
+
+        def __init__(self, name, features_list, **kwargs):
+            super().__init__(name, features_list)
+            g = torch.Generator().manual_seed(0)
+            self.features = torch.randn(3 * 4 * 4, 16, generator=g)
+            self.classes = torch.randn(16, 10, generator=g) * 3
+
+        @staticmethod
+        def get_provided_features_list():
+            return "2048", "logits_unbiased"
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric):
+            return {"fid": "2048", "isc": "logits_unbiased", "kid": "2048"}[metric]
+
+        @staticmethod
+        def can_be_compiled():
+            return False
+
+        @staticmethod
+        def get_dummy_input_for_compile():
+            return torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
+
+        def forward(self, x):
+            assert x.dtype == torch.uint8 and x.dim() == 4 and x.shape[1] == 3, x.shape
+            TinyInception.calls.append(x.clone())
+            f = F.adaptive_avg_pool2d(x.float() / 255, 4).flatten(1) @ self.features
+            out = {"2048": f, "logits_unbiased": f @ self.classes}
+            return tuple(out[name] for name in self.features_list)
+    return TinyInception

@@ -7,9 +7,9 @@ import os
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import dcgan_celeba
+import helpers
 from helpers import CELEBA_SMALL as SMALL, celeba, ckpt, make_image_folder, rows
 
 
@@ -213,51 +213,11 @@ def test_failure_signs_warn_once_about_d_winning_even_early_and_about_collapse()
     assert list(signs(critic, [0.0] * 50, 0.4, 0.5, set())) == []
 
 
-def tiny_inception():
-    """A stand-in for torch-fidelity's InceptionV3 feature extractor with its calling
-    convention (uint8 (N, 3, H, W) in; '2048' features and 'logits_unbiased' out), buildable
-    offline: the real weights cannot be downloaded here."""
-    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
-
-    class TinyInception(FeatureExtractorBase):
-        calls = []
-
-        def __init__(self, name, features_list, **kwargs):
-            super().__init__(name, features_list)
-            g = torch.Generator().manual_seed(0)
-            self.features = torch.randn(3 * 4 * 4, 16, generator=g)
-            self.classes = torch.randn(16, 10, generator=g) * 3
-
-        @staticmethod
-        def get_provided_features_list():
-            return "2048", "logits_unbiased"
-
-        @staticmethod
-        def get_default_feature_layer_for_metric(metric):
-            return {"fid": "2048", "isc": "logits_unbiased", "kid": "2048"}[metric]
-
-        @staticmethod
-        def can_be_compiled():
-            return False
-
-        @staticmethod
-        def get_dummy_input_for_compile():
-            return torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
-
-        def forward(self, x):
-            assert x.dtype == torch.uint8 and x.dim() == 4 and x.shape[1] == 3, x.shape
-            TinyInception.calls.append(x.clone())
-            f = F.adaptive_avg_pool2d(x.float() / 255, 4).flatten(1) @ self.features
-            out = {"2048": f, "logits_unbiased": f @ self.classes}
-            return tuple(out[name] for name in self.features_list)
-    return TinyInception
-
-
 def test_fid_and_inception_score_rows_by_torch_fidelity_writing_nothing_elsewhere(
         tmp_path, monkeypatch, capsys):
     registry = pytest.importorskip("torch_fidelity.registry", reason="torch-fidelity is "
                                    "optional (requirements-fid.txt)")
-    stand_in = tiny_inception()
+    stand_in = helpers.tiny_inception()
     monkeypatch.setitem(registry.FEATURE_EXTRACTORS_REGISTRY, "inception-v3-compat", stand_in)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))

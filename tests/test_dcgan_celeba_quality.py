@@ -4,10 +4,10 @@ import os
 
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 import dcgan_celeba
+import helpers
 from helpers import ckpt, in_process_cpu, make_image_folder, rows
 
 SMALL = ["--image-size", 32, "--workers", 0, "--ngf", 8, "--ndf", 8, "--batch-size", 8]
@@ -21,34 +21,7 @@ def run(*flags):
 def stand_in(monkeypatch, tmp_path):
     """A tiny offline Inception in torch-fidelity's registry, under the real one's name."""
     registry = pytest.importorskip("torch_fidelity.registry", reason="torch-fidelity is optional")
-    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
-
-    class TinyInception(FeatureExtractorBase):
-        def __init__(self, name, features_list, **kwargs):
-            super().__init__(name, features_list)
-            g = torch.Generator().manual_seed(0)
-            self.features, self.classes = torch.randn(48, 16, generator=g), torch.randn(16, 10)
-
-        @staticmethod
-        def get_provided_features_list():
-            return "2048", "logits_unbiased"
-
-        @staticmethod
-        def get_default_feature_layer_for_metric(metric):
-            return {"fid": "2048", "isc": "logits_unbiased", "kid": "2048"}[metric]
-
-        @staticmethod
-        def can_be_compiled():
-            return False
-
-        @staticmethod
-        def get_dummy_input_for_compile():
-            return torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
-
-        def forward(self, x):
-            f = F.adaptive_avg_pool2d(x.float() / 255, 4).flatten(1) @ self.features
-            out = {"2048": f, "logits_unbiased": f @ self.classes}
-            return tuple(out[name] for name in self.features_list)
+    TinyInception = helpers.tiny_inception()
     monkeypatch.setitem(registry.FEATURE_EXTRACTORS_REGISTRY, "inception-v3-compat", TinyInception)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return TinyInception
