@@ -713,6 +713,7 @@ class Control:
     def summary(self, iters):
         """The last lines: what stopped the run, where the files are, how to go on."""
         args, why = self.args, self.stopped
+        why = "interrupted" if self.ctrl_c.requested else why  # also during the files at the end
         if args.rank:
             dist.barrier()
             return 130 if why == "interrupted" else 0

@@ -220,3 +220,18 @@ def test_resume_of_another_scripts_checkpoint_is_refused(tmp_path, capsys):
     torch.save({"script": "dcgan_mnist", "args": {}}, foreign)
     assert celeba("--resume", foreign) == 2
     assert "dcgan_mnist" in capsys.readouterr().err
+
+
+def test_sigterm_while_the_last_files_are_written_finishes_them_and_exits_130(tmp_path):
+    """Training done, the figures and the export under way: they are finished, and the exit
+    status still says the run was stopped."""
+    data = make_image_folder(tmp_path / "celeba", n=8, size=40)
+    out = tmp_path / "out"
+    p = signal_at("dcgan_celeba.py", "--dataroot", data, *SMALL, "--batch-size", 4,
+                  "--epochs", 1, "--log-every", 1, "--out", out, env=LINES, at="[0/1][1/2]",
+                  sig=signal.SIGTERM)  # the last progress line: what follows is the files
+    assert p.returncode == 130, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr
+    for name in ("losses.png", "real_vs_fake.png", "generator.pt2", "generator_weights.pt"):
+        assert os.path.getsize(out / name) > 0, name
+    assert ckpt(out / "checkpoint.pt")["epoch"] == 1
