@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import errno
 import io
+import math
 import os
 import re
 import shlex
@@ -375,6 +376,18 @@ def ignore_signals(*_):
     """DataLoader worker_init_fn: a signal to the process group is the main process's."""
     for s in SIGNALS:
         signal.signal(s, signal.SIG_IGN)
+
+
+def stop_if_diverged(loss_G, loss_D, when, lr, default_lr, metrics_file):
+    """A loss that is no longer a number stops the run (exit 2), before a NaN generator is saved
+    as a success; its metrics.csv goes, so the folder holds no finished run (and an
+    --overwrite's earlier run comes back)."""
+    for name, value in (("generator (G)", loss_G), ("discriminator (D)", loss_D)):
+        if not math.isfinite(value):
+            metrics_file.close()
+            os.remove(metrics_file.name)
+            fail(f"the {name} loss became {value} at {when}: training diverged, nothing saved; "
+                 f"pass a lower --lr than {lr:g} (the default: {default_lr:g})")
 
 
 # -- The trained generator: a portable program, and its weights for --generate -----------------

@@ -60,7 +60,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from common import (ArgumentParser, as_flags, command_line, fail, generate_out, int_range,
                     load_checkpoint, parse, pick_device, positive_float, prepare_out, run,
-                    save_generator, seed_int, stop_on_ctrl_c, unit_interval)
+                    save_generator, seed_int, stop_if_diverged, stop_on_ctrl_c, unit_interval)
 
 SCRIPT = "exponential_gan"
 # Each shape: x range of the data, y = f(x), plot limits and labels (the book's exercises).
@@ -316,17 +316,6 @@ def save_loss_plot(path, G_losses, D_losses):
     plt.close(fig)
 
 
-def diverged(loss_G, loss_D, when, lr, metrics_file):
-    """Addition: a loss that is no longer a number stops the run (exit 2), before a NaN
-    generator is saved as a success; its metrics.csv goes, so the folder holds no finished run
-    (and an --overwrite's earlier run comes back)."""
-    for name, value in (("generator (G)", loss_G), ("discriminator (D)", loss_D)):
-        if not math.isfinite(value):
-            metrics_file.close()
-            os.remove(metrics_file.name)
-            fail(f"the {name} loss became {value} at {when}: training diverged, nothing saved; "
-                 f"pass a lower --lr than {lr:g} (the default: {DEFAULT_LR:g})")
-
 
 # -- 6. Generate: points from a saved generator, no training -----------------------------------
 def load_G(path):
@@ -510,7 +499,8 @@ def train(args, signal_stop, started, held):
                               loss_G=G_losses[-1], D_x=D_x.item() / steps,
                               D_G_z=D_G_z.item() / steps, steps_per_sec=steps / (now - t0),
                               mse=mse, ks=ks, best_epoch=best["epoch"]))
-        diverged(G_losses[-1], D_losses[-1], f"epoch {epoch + 1}", args.lr, metrics_file)
+        stop_if_diverged(G_losses[-1], D_losses[-1], f"epoch {epoch + 1}", args.lr, DEFAULT_LR,
+                         metrics_file)  # Addition: a NaN/inf loss stops the run
         if stop:
             print(f"early stop at epoch {epoch + 1}: no better generator for "
                   f"{args.patience} epochs")

@@ -60,7 +60,7 @@ import torch.nn.functional as F
 
 from common import (ArgumentParser, as_flags, command_line, fail, generate_out, int_range,
                     load_checkpoint, parse, pick_device, positive_float, prepare_out, run,
-                    save_generator, seed_int, stop_on_ctrl_c)
+                    save_generator, seed_int, stop_if_diverged, stop_on_ctrl_c)
 
 SCRIPT = "sequence_gan"
 # The book's own settings (section 3.5), what --tutorial switches to.
@@ -312,17 +312,6 @@ def train_D_G(D, G, loss_fn, optimD, optimG, batch_size=10, multiple=5, feature_
     return generated_data.detach(), (loss_D1 + loss_D2).item(), loss_G.item(), d_x, d_gz
 
 
-def diverged(loss_G, loss_D, when, lr, metrics_file):
-    """Addition: a loss that is no longer a number stops the run (exit 2), before a NaN
-    generator is saved as a success; its metrics.csv goes, so the folder holds no finished run
-    (and an --overwrite's earlier run comes back)."""
-    for name, value in (("generator (G)", loss_G), ("discriminator (D)", loss_D)):
-        if not math.isfinite(value):
-            metrics_file.close()
-            os.remove(metrics_file.name)
-            fail(f"the {name} loss became {value} at {when}: training diverged, nothing saved; "
-                 f"pass a lower --lr than {lr:g} (the default: {DEFAULT_LR:g})")
-
 
 # -- 6. Generate: numbers from a saved generator, no training ----------------------------------
 def load_G(path):
@@ -444,7 +433,8 @@ def train(args, signal_stop, started, held):
         generated_data, dloss, gloss, d_x, d_gz = train_D_G(
             D, G, loss_fn, optimD, optimG, args.batch_size, args.multiple,
             args.feature_matching, device)
-        diverged(gloss, dloss, f"iteration {i + 1}", args.lr, metrics_file)  # Addition
+        stop_if_diverged(gloss, dloss, f"iteration {i + 1}", args.lr, DEFAULT_LR,
+                         metrics_file)  # Addition: a NaN/inf loss stops the run
         dis = distance(generated_data, args.multiple)
         stop = args.stop_on == "distance" and stopper.stop(dis)  # the book's rule
         # Additions: lr schedule, losses, quality every --eval-every iterations
