@@ -11,6 +11,7 @@ import torch.nn as nn
 
 import common
 import sequence_gan as S
+import helpers
 from helpers import in_process, rows, script, start
 
 
@@ -125,16 +126,11 @@ def test_ctrl_c_then_sigterm_still_save_the_generator_and_exit_130(tmp_path, gap
 
 
 def test_seed_repeats_a_run_and_another_seed_changes_it(tmp_path):
-    def run(name, seed):
+    def train(name, seed):
         assert in_process(S.main, "--iterations", 30, "--eval-every", 10, "--seed", seed,
                           "--out", tmp_path / name) == 0
-        figures = [{k: v for k, v in r.items() if k != "steps_per_sec"}
-                   for r in rows(tmp_path / name / "metrics.csv")]
-        weights = torch.load(tmp_path / name / "generator_weights.pt", weights_only=True)
-        return figures, weights["state_dict"]
-    a, b, c = run("a", 1), run("b", 1), run("c", 2)
-    assert a[0] == b[0] and all(torch.equal(a[1][k], b[1][k]) for k in a[1])
-    assert a[0] != c[0] and not all(torch.equal(a[1][k], c[1][k]) for k in a[1])
+        return tmp_path / name
+    helpers.assert_seed_repeats_a_run(train)
 
 
 def test_time_budget_ends_the_run_with_every_file(tmp_path, capsys):
