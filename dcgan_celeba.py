@@ -525,7 +525,7 @@ def main(argv=None):
         pick_device("cpu" if args.ddp and args.device == "auto" else args.device)
     args.precision = pick_precision(args.device, args.amp)
     if args.fid:
-        fid_check(args)  # its package and Inception weights now, not after training
+        args.fidelity = fid_check(args)  # torch-fidelity and its weights now, not at the end
     if args.rank == 0:
         print("arguments: " + args.command)
     out_lock = prepare_out(args.out, not args.resume, args.overwrite, data=args.dataroot) \
@@ -888,8 +888,7 @@ class DeviceBatches:
         on_gpu = images.numel() < free // 2
         self.images = images.to(args.device) if on_gpu else \
             images.pin_memory() if args.device.type == "cuda" else images
-        self.size = len(images) // args.world * args.world if args.world > 1 else len(images)
-        self.size //= args.world
+        self.size = len(images) // args.world  # each process's share (the rest left out)
 
     def set_epoch(self, epoch):
         args = self.args
@@ -1154,12 +1153,11 @@ FID_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's fi
 
 def fid_check(args):
     """Before training: torch-fidelity is installed and its Inception weights load (a
-    --fid-weights file of tensors only, or torch-fidelity's own download, done now)."""
+    --fid-weights file of tensors only, or torch-fidelity's own download, done now). Returns
+    its parts (fidelity()), which the measurements then use."""
     try:
-        from torch_fidelity.utils import create_feature_extractor
         args.fid_weights and torch.load(args.fid_weights, weights_only=True)  # no code in it
-        create_feature_extractor("inception-v3-compat", ["2048"], cuda=False, verbose=False,
-                                 feature_extractor_weights_path=args.fid_weights)
+        return fidelity(args)
     except Exception as e:
         fail(f"--fid needs torch-fidelity (pip install -r requirements-fid.txt) and its "
              f"Inception weights: downloaded at the first use, or --fid-weights {FID_WEIGHTS} "
@@ -1170,13 +1168,9 @@ def fidelity(args):
     """torch-fidelity's parts (imported here: --fid only): its Inception feature extractor (or
     any registered under its name) and its FID, KID and Inception Score functions."""
     from torch_fidelity import metric_fid, metric_isc, metric_kid, utils
-    try:  # offline, torch-fidelity cannot download its Inception weights
-        extractor = utils.create_feature_extractor(
-            "inception-v3-compat", ["2048", "logits_unbiased"], cuda=args.device.type == "cuda",
-            verbose=False, feature_extractor_weights_path=args.fid_weights)
-    except OSError as e:
-        fail(f"FID: cannot get torch-fidelity's Inception weights ({e}); on an offline machine "
-             f"pass --fid-weights with {FID_WEIGHTS}")
+    extractor = utils.create_feature_extractor(  # offline: an OSError (see fid_check)
+        "inception-v3-compat", ["2048", "logits_unbiased"], cuda=args.device.type == "cuda",
+        verbose=False, feature_extractor_weights_path=args.fid_weights)
     return types.SimpleNamespace(fid=metric_fid, isc=metric_isc, kid=metric_kid, features=lambda x:
                                  utils.get_featuresdict_from_dataset(torch.utils.data.Subset(
                                      x, range(len(x))), extractor, 64, args.device.type == "cuda",
@@ -1190,7 +1184,7 @@ def measure(control, epoch, iters):
     lowest FID so far. Returns the seconds it took."""
     args, t0, c = control.args, time.perf_counter(), control
     if not hasattr(c, "tf"):
-        c.tf, c.real = fidelity(args), real_images(control.loader.dataset, args, args.fid)
+        c.tf, c.real = args.fidelity, real_images(control.loader.dataset, args, args.fid)
     n, sampleG = len(c.real), sampling_copy(c.G_ema, args)
     c.fakes = samples_u8(sampleG, args, n)
     c.fake_f, c.fake_iters = c.tf.features(c.fakes), iters
@@ -1410,7 +1404,7 @@ def nearest_of(fake, s, settings, args, device, out):
          transforms.ToTensor(), transforms.Normalize((0.5,) * s["nc"], (0.5,) * s["nc"])]
         + [transforms.Grayscale()] * (s["nc"] == 1)))
     held = hold_out(dataset, run, say=False)
-    n, tf = args.fid or 1000, fid_check(args) or fidelity(run) if args.fid else None
+    n, tf = args.fid or 1000, fid_check(run) if args.fid else None
     embed = (lambda x: tf.features(x)["2048"]) if args.fid else (lambda x: x.float().flatten(1))
     copying(run, fresh(os.path.join(out, "nearest"), (".png",)) + ".png",
             u8(fake), real_images(dataset, run, n),
